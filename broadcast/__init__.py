@@ -1,0 +1,1 @@
+"""Cunxiang domain core: places, loudspeakers, notices, schedules, broadcasts, receipts."""

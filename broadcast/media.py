@@ -1,0 +1,25 @@
+"""Expiring access tokens for the media endpoint (audio is fetched by URL, never sent over MQTT)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+
+def media_token(secret: str, sha256: str, expires_epoch: int) -> str:
+    msg = f"{sha256}:{expires_epoch}".encode("ascii")
+    return hmac.new(secret.encode("utf-8"), msg, hashlib.sha256).hexdigest()[:32]
+
+
+def verify_media_token(
+    secret: str, sha256: str, expires_epoch: int, token: str, now_epoch: int
+) -> bool:
+    if now_epoch > expires_epoch:
+        return False
+    return hmac.compare_digest(media_token(secret, sha256, expires_epoch), token)
+
+
+def media_url(base_url: str, secret: str, sha256: str, expires_epoch: int, ext: str = "mp3") -> str:
+    query = urlencode({"exp": expires_epoch, "token": media_token(secret, sha256, expires_epoch)})
+    return f"{base_url.rstrip('/')}/media/{sha256}.{ext}?{query}"

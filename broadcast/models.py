@@ -1,0 +1,216 @@
+"""Persistence model (SQLAlchemy 2.x). All datetimes are stored in UTC."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class BroadcastState(enum.IntEnum):
+    """Broadcast states as numbered by the national emergency broadcast standard."""
+
+    UNPROCESSED = 0
+    WAITING = 1
+    PLAYING = 2
+    SUCCEEDED = 3
+    FAILED = 4
+    CANCELLED = 5
+
+
+class ScheduleKind(enum.StrEnum):
+    ONCE = "once"
+    DAILY = "daily"
+
+
+class CommandStatus(enum.StrEnum):
+    PENDING = "pending"  # written, never published
+    SENT = "sent"  # published at least once, no receipt yet
+    ACKED = "acked"  # the loudspeaker answered (received or rejected)
+    EXPIRED = "expired"  # never acknowledged before expiry
+    DONE = "done"  # reached a terminal event (finished, failed, rejected, ...)
+
+
+class Village(Base):
+    __tablename__ = "villages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+
+    speakers: Mapped[list[Loudspeaker]] = relationship(back_populates="village")
+
+
+class Loudspeaker(Base):
+    __tablename__ = "loudspeakers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 raw Ed25519 key
+    mqtt_password_hash: Mapped[str] = mapped_column(String(200))  # mosquitto $7$ format
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen_at: Mapped[datetime | None]
+    state: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    village: Mapped[Village] = relationship(back_populates="speakers")
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    audio_sha256: Mapped[str] = mapped_column(String(64))
+    audio_size: Mapped[int] = mapped_column(Integer)
+    audio_duration_ms: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class ScheduleVillage(Base):
+    __tablename__ = "schedule_villages"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # For "once": the instant to play. For "daily": the first day it applies from.
+    start_at: Mapped[datetime]
+    # For "daily": local time of day "HH:MM" in ``timezone``.
+    time_of_day: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    repeat: Mapped[int] = mapped_column(Integer, default=1)
+    volume: Mapped[int] = mapped_column(Integer, default=80)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+    notice: Mapped[Notice] = relationship()
+    villages: Mapped[list[Village]] = relationship(secondary="schedule_villages")
+
+
+class Broadcast(Base):
+    """One occurrence of a schedule: identified by (schedule, planned time)."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "planned_at", name="uq_broadcast_occurrence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    planned_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[int] = mapped_column(Integer, default=BroadcastState.UNPROCESSED)
+    created_at: Mapped[datetime]
+
+    notice: Mapped[Notice] = relationship()
+    commands: Mapped[list[Command]] = relationship(back_populates="broadcast")
+
+
+class Command(Base):
+    """The outbox: one row per command to one loudspeaker, published by the gateway."""
+
+    __tablename__ = "commands"
+    __table_args__ = (UniqueConstraint("speaker_id", "seq", name="uq_command_speaker_seq"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    speaker_id: Mapped[str] = mapped_column(ForeignKey("loudspeakers.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]]
+    issued_at: Mapped[datetime]
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CommandStatus.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    broadcast: Mapped[Broadcast | None] = relationship(back_populates="commands")
+    speaker: Mapped[Loudspeaker] = relationship()
+
+
+class Event(Base):
+    """A verified receipt from a loudspeaker. Each (command, kind) is recorded once."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("command_id", "kind", name="uq_event_command_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command_id: Mapped[str] = mapped_column(ForeignKey("commands.id"), index=True)
+    speaker_id: Mapped[str] = mapped_column(ForeignKey("loudspeakers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]  # loudspeaker's own timestamp
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    details: Mapped[dict[str, Any]]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]

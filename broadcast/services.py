@@ -1,0 +1,230 @@
+"""The use cases, one transaction each, called by the panel, API, CLI, scheduler and gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from audio import AudioCache, AudioError, RenderedAudio, Renderer, RenderOptions
+from broadcast import accounts, media, notices, places, planning, receipts
+from broadcast.accounts import UserView
+from broadcast.errors import ValidationFailed
+from broadcast.keys import KeyPair, b64
+from broadcast.planning import ScheduleRequest
+from broadcast.recurrence import Recurrence
+from broadcast.settings import Settings
+from broadcast.views import (
+    BroadcastView,
+    IncomingEvent,
+    LogRow,
+    NoticeView,
+    OutgoingCommand,
+    Provisioning,
+    ScheduleView,
+    SpeakerView,
+    VillageView,
+)
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _nothing(*_args: object) -> None:
+    return None
+
+
+@dataclass
+class Services:
+    """Facade over the domain. ``clock`` is the only source of "now" in the core."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    renderer: Renderer
+    cache: AudioCache
+    server_key: KeyPair
+    # HMAC key for expiring media URLs (see broadcast.media).
+    media_secret: str
+    clock: Clock
+    # Called after commands were written (wakes the gateway) / schedules changed (scheduler).
+    on_commands: Callable[[], None] = field(default=_nothing)
+    on_schedules_changed: Callable[[], None] = field(default=_nothing)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self.sessions.begin() as s:
+            yield s
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- places -----------------------------------------------------------------
+    def add_village(self, name: str, code: str) -> VillageView:
+        with self._tx() as s:
+            return places.add_village(s, name, code, self.now())
+
+    def list_villages(self) -> list[VillageView]:
+        with self._tx() as s:
+            return places.list_villages(s)
+
+    def server_keys(self) -> dict[str, str]:
+        return {self.server_key.key_id: b64(self.server_key.public)}
+
+    def add_speaker(self, speaker_id: str, village: str | int, name: str = "") -> Provisioning:
+        with self._tx() as s:
+            return places.add_speaker(s, speaker_id, village, name, self.server_keys(), self.now())
+
+    def list_speakers(self, village_id: int | None = None) -> list[SpeakerView]:
+        with self._tx() as s:
+            return places.list_speakers(s, village_id)
+
+    def broker_accounts(self) -> list[tuple[str, str]]:
+        with self._tx() as s:
+            return places.active_speakers(s)
+
+    def speaker_public_key(self, speaker_id: str) -> str | None:
+        with self._tx() as s:
+            return places.speaker_public_key(s, speaker_id)
+
+    def set_availability(self, speaker_id: str, online: bool) -> bool:
+        with self._tx() as s:
+            return places.set_availability(s, speaker_id, online, self.now())
+
+    def set_speaker_state(self, speaker_id: str, state: dict[str, object]) -> bool:
+        with self._tx() as s:
+            return places.set_state(s, speaker_id, state, self.now())
+
+    # -- notices and audio ------------------------------------------------------------
+    def render_options(self) -> RenderOptions:
+        a = self.settings.audio
+        return RenderOptions(voice=a.voice, rate=a.rate, chime=a.chime)
+
+    def render(self, text: str) -> RenderedAudio:
+        """Render (or fetch from the cache) the speech for ``text``."""
+        try:
+            return self.renderer.render_text(text, self.render_options())
+        except AudioError as exc:
+            raise ValidationFailed(f"语音合成失败：{exc}", "body") from exc
+
+    def media_path(self, sha256: str) -> Path | None:
+        """The cached audio file for a content hash, or None."""
+        return self.cache.path_for(sha256)
+
+    def media_url(self, sha256: str, expires_at: datetime) -> str:
+        """A URL the loudspeakers can fetch until ``expires_at``."""
+        return media.media_url(
+            self.settings.web.base_url(), self.media_secret, sha256, int(expires_at.timestamp())
+        )
+
+    def check_media_token(self, sha256: str, expires_epoch: int, token: str) -> bool:
+        return media.verify_media_token(
+            self.media_secret, sha256, expires_epoch, token, int(self.now().timestamp())
+        )
+
+    def add_notice(self, title: str, body: str, created_by: str = "") -> NoticeView:
+        title, body = notices.check_notice_text(title, body)
+        audio = self.render(body)
+        with self._tx() as s:
+            return notices.add_notice(s, title, body, audio, created_by, self.now())
+
+    def list_notices(self) -> list[NoticeView]:
+        with self._tx() as s:
+            return notices.list_notices(s)
+
+    def get_notice(self, notice_id: int) -> NoticeView:
+        with self._tx() as s:
+            return notices.notice_view(notices.get_notice(s, notice_id))
+
+    # -- schedules and broadcasts ---------------------------------------------------------
+    def add_schedule(self, req: ScheduleRequest, created_by: str = "") -> ScheduleView:
+        """Save a schedule. A one-off schedule due now fires at once, without waiting."""
+        now = self.now()
+        with self._tx() as s:
+            view = planning.add_schedule(s, req, self.settings.timezone, created_by, now)
+        if view.kind == "once" and view.start_at <= now + timedelta(seconds=1):
+            self.fire(view.id, view.start_at)
+        self.on_schedules_changed()
+        return view
+
+    def list_schedules(self) -> list[ScheduleView]:
+        with self._tx() as s:
+            return planning.list_schedules(s, self.now())
+
+    def set_schedule_enabled(self, schedule_id: int, enabled: bool) -> None:
+        with self._tx() as s:
+            planning.set_enabled(s, schedule_id, enabled)
+        self.on_schedules_changed()
+
+    def enabled_schedules(self) -> list[tuple[int, Recurrence]]:
+        with self._tx() as s:
+            return planning.enabled_schedules(s)
+
+    def fired_occurrences(self, schedule_id: int, since: datetime) -> set[datetime]:
+        with self._tx() as s:
+            return planning.fired_occurrences(s, schedule_id, since)
+
+    def fire(self, schedule_id: int, planned_at: datetime) -> int | None:
+        """Create the broadcast for one occurrence (idempotent) and wake the gateway."""
+        ttl = timedelta(seconds=self.settings.commands.ttl_seconds)
+        try:
+            with self._tx() as s:
+                bid = planning.fire(s, schedule_id, planned_at, self.now(), ttl)
+        except IntegrityError:
+            # A concurrent fire of the same occurrence loses on the unique key: read its id.
+            with self._tx() as s:
+                bid = planning.fire(s, schedule_id, planned_at, self.now(), ttl)
+        if bid is not None:
+            self.on_commands()
+        return bid
+
+    def list_broadcasts(self, limit: int = 100) -> list[BroadcastView]:
+        with self._tx() as s:
+            return receipts.list_broadcasts(s, limit)
+
+    # -- outbox and receipts -----------------------------------------------------------
+    def due_commands(self, limit: int = 500) -> list[OutgoingCommand]:
+        resend = timedelta(seconds=self.settings.commands.resend_seconds)
+        with self._tx() as s:
+            return receipts.due_commands(s, self.now(), resend, limit)
+
+    def mark_sent(self, command_ids: Sequence[str]) -> None:
+        with self._tx() as s:
+            receipts.mark_sent(s, command_ids, self.now())
+
+    def expire_commands(self) -> int:
+        with self._tx() as s:
+            return receipts.expire_commands(s, self.now())
+
+    def record_event(self, event: IncomingEvent) -> bool:
+        with self._tx() as s:
+            return receipts.record_event(s, event, self.now())
+
+    def playback_log(
+        self, since: datetime | None = None, broadcast_id: int | None = None, limit: int = 500
+    ) -> list[LogRow]:
+        with self._tx() as s:
+            return receipts.playback_log(s, since, broadcast_id, limit)
+
+    # -- accounts -------------------------------------------------------------------
+    def add_user(self, username: str, password: str, role: str = "admin") -> UserView:
+        with self._tx() as s:
+            return accounts.add_user(s, username, password, role, self.now())
+
+    def authenticate(self, username: str, password: str) -> UserView | None:
+        with self._tx() as s:
+            return accounts.authenticate(s, username, password)
+
+    def get_user(self, user_id: int) -> UserView | None:
+        with self._tx() as s:
+            return accounts.get_user(s, user_id)
+
+    def count_users(self) -> int:
+        with self._tx() as s:
+            return accounts.count_users(s)

@@ -1,0 +1,176 @@
+"""One settings object, loaded once from a TOML file plus ``CUNXIANG_`` environment overrides.
+
+Nested keys use a double underscore in the environment: ``CUNXIANG_MQTT__URL``.
+Unknown keys are an error naming the key path. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from broadcast.errors import ConfigError
+
+CONFIG_FILE_NAME = "cunxiang.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Base URL under which loudspeakers fetch audio; defaults to http://host:port.
+    public_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class MqttSettings(_Section):
+    # mqtt://host:port or mqtts://host:port; unset means a private mosquitto is started.
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    base_topic: str = "cunxiang"
+    # Executable used for the private broker.
+    mosquitto: str = "mosquitto"
+
+    @field_validator("base_topic")
+    @classmethod
+    def _plain_topic(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+ ") or value.startswith("/"):
+            raise ValueError("base_topic must be a plain topic prefix without wildcards")
+        return value.rstrip("/")
+
+
+class AudioSettings(_Section):
+    voice: str = "cmn-latn-pinyin"
+    rate: int = Field(default=150, ge=80, le=400)
+    chime: bool = True
+
+
+class CommandSettings(_Section):
+    # How long after its planned start a play command may still be obeyed.
+    ttl_seconds: int = Field(default=900, ge=30)
+    # Unacknowledged commands are published again after this many seconds.
+    resend_seconds: int = Field(default=15, ge=1)
+
+
+class ScheduleSettings(_Section):
+    # An occurrence found overdue (after downtime) still plays if it is at most this late.
+    grace_seconds: int = Field(default=300, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CUNXIANG_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("data")
+    database_url: SecretStr | None = None
+    timezone: str = "Asia/Shanghai"
+    web: WebSettings = WebSettings()
+    mqtt: MqttSettings = MqttSettings()
+    audio: AudioSettings = AudioSettings()
+    commands: CommandSettings = CommandSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file; the file arrives as init values.
+        return (env_settings, init_settings)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def db_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'cunxiang.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def speakers_dir(self) -> Path:
+        return self.data_dir / "speakers"
+
+
+def _format_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{path}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config_file`` (or ``CUNXIANG_CONFIG``, or ``<data_dir>/cunxiang.toml``).
+
+    Keyword ``overrides`` take precedence over the file but not over the environment.
+    """
+    path = config_file
+    if path is None and os.environ.get("CUNXIANG_CONFIG"):
+        path = Path(os.environ["CUNXIANG_CONFIG"])
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    else:
+        data_dir = Path(os.environ.get("CUNXIANG_DATA_DIR", overrides.get("data_dir", "data")))
+        default = data_dir / CONFIG_FILE_NAME
+        if default.is_file():
+            try:
+                values = tomllib.loads(default.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{default}: {exc}") from exc
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_format_error(exc)}") from exc

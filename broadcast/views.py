@@ -1,0 +1,133 @@
+"""Plain read models handed to the edges (panel, API, CLI). No ORM objects leave the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VillageView:
+    id: int
+    code: str
+    name: str
+    speaker_count: int = 0
+    online_count: int = 0
+
+
+@dataclass(frozen=True)
+class SpeakerView:
+    id: str
+    village_id: int
+    village_name: str
+    name: str
+    online: bool
+    last_seen_at: datetime | None
+    revoked: bool
+    state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Provisioning:
+    """Everything a new loudspeaker needs, written once to its provisioning file."""
+
+    speaker_id: str
+    village_name: str
+    private_key_b64: str
+    public_key_b64: str
+    mqtt_password: str
+    server_keys: dict[str, str]  # key id -> base64 public key
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    id: int
+    title: str
+    body: str
+    audio_sha256: str
+    audio_size: int
+    audio_duration_ms: int
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    id: int
+    notice_id: int
+    notice_title: str
+    kind: str
+    start_at: datetime
+    time_of_day: str | None
+    timezone: str
+    priority: int
+    repeat: int
+    volume: int
+    enabled: bool
+    village_names: list[str]
+    next_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutgoingCommand:
+    """An outbox row ready to be encoded, signed and published by the gateway."""
+
+    id: str
+    speaker_id: str
+    seq: int
+    type: str
+    priority: int
+    params: dict[str, Any]
+    issued_at: datetime
+    not_before: datetime
+    expires_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """A receipt from a loudspeaker whose signature the gateway has verified."""
+
+    command_id: str
+    speaker_id: str
+    kind: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One loudspeaker's part in one broadcast: the playback (as-run) log."""
+
+    broadcast_id: int
+    command_id: str
+    notice_id: int
+    notice_title: str
+    village_name: str
+    speaker_id: str
+    planned_at: datetime
+    status: str
+    outcome: str | None
+    received_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True)
+class BroadcastView:
+    id: int
+    notice_id: int
+    notice_title: str
+    schedule_id: int | None
+    planned_at: datetime
+    state: int
+    targeted: int
+    finished: int

@@ -1,0 +1,1 @@
+"""The composition root: the ``cunxiang`` command wires the packages together."""

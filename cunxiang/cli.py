@@ -1,0 +1,348 @@
+"""The ``cunxiang`` command. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+from audio import AudioError
+from broadcast.errors import CunxiangError
+from broadcast.planning import ScheduleRequest
+from broadcast.services import Services
+from broadcast.settings import Settings, load_settings
+from devices.speaker import ConfigFileError
+
+logger = logging.getLogger("cunxiang")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class CliError(Exception):
+    """A user error in the command's arguments; printed as one line."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    return load_settings(args.config, **overrides)
+
+
+def _services(args: argparse.Namespace) -> Services:
+    from cunxiang.runtime import build_services
+
+    return build_services(_settings(args))
+
+
+def _parse_local(value: str, settings: Settings) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CliError(f"--at: not an ISO date-time: {value!r}") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=settings.zone)
+    return when
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from cunxiang.setup import init_install
+
+    settings = _settings(args)
+    result = init_install(settings, args.admin, args.password)
+    print(f"data directory: {settings.data_dir.resolve()}")
+    if result.password is not None:
+        print(f"admin account: {args.admin}  password: {result.password}")
+        if args.password is None:
+            print("(shown once; change it after the first login)")
+    else:
+        print("accounts exist already; none created")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from cunxiang.server import running, wait_for_signal
+
+    settings = _settings(args)
+    with running(settings, simulate_dir=settings.speakers_dir if args.simulate else None) as run:
+        print(f"Cunxiang panel: {run.url}", flush=True)
+        wait_for_signal()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cunxiang.server import running, wait_for_signal
+    from cunxiang.setup import seed_demo
+
+    settings = _settings(args)
+    login = seed_demo(settings)
+    with running(settings, simulate_dir=settings.speakers_dir) as run:
+        print("", flush=True)
+        print(f"  村响 Cunxiang demo is running: {run.url}")
+        print(f"  login: {login[0]}  password: {login[1]}")
+        print(f"  {len(run.simulator.speakers) if run.simulator else 0} simulated loudspeakers")
+        print("  Ctrl-C stops everything.", flush=True)
+        wait_for_signal()
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    from audio import AudioCache, Renderer, RenderOptions
+
+    settings = _settings(args)
+    text = args.text if args.text != "-" else sys.stdin.read()
+    a = settings.audio
+    options = RenderOptions(voice=args.voice or a.voice, rate=args.rate or a.rate, chime=a.chime)
+    with Renderer(AudioCache(settings.media_dir), options) as renderer:
+        audio = renderer.render_text(text, options)
+    args.output.write_bytes(audio.path.read_bytes())
+    print(
+        f"{args.output}: {audio.duration_ms / 1000:.1f} s, {audio.size} bytes, "
+        f"sha256 {audio.sha256}"
+    )
+    return 0
+
+
+def cmd_village_add(args: argparse.Namespace) -> int:
+    v = _services(args).add_village(args.name, args.code)
+    print(f"village {v.id}: {v.name} ({v.code})")
+    return 0
+
+
+def cmd_village_list(args: argparse.Namespace) -> int:
+    for v in _services(args).list_villages():
+        print(f"{v.id}\t{v.code}\t{v.name}\t{v.online_count}/{v.speaker_count} online")
+    return 0
+
+
+def cmd_speaker_add(args: argparse.Namespace) -> int:
+    from cunxiang.provision import write_provisioning
+    from cunxiang.runtime import private_broker
+
+    settings = _settings(args)
+    services = _services(args)
+    prov = services.add_speaker(args.id, args.village, args.name or "")
+    path = write_provisioning(settings, prov, args.output)
+    if settings.mqtt.url is None:
+        private_broker(settings).reload(services.broker_accounts())
+    print(f"loudspeaker {prov.speaker_id} in {prov.village_name}: provisioning file {path}")
+    return 0
+
+
+def cmd_speaker_list(args: argparse.Namespace) -> int:
+    for sp in _services(args).list_speakers():
+        state = "online" if sp.online else "offline"
+        seen = sp.last_seen_at.isoformat() if sp.last_seen_at else "-"
+        print(f"{sp.id}\t{sp.village_name}\t{state}\t{seen}")
+    return 0
+
+
+def cmd_speaker_run(args: argparse.Namespace) -> int:
+    from cunxiang.server import wait_for_signal
+    from devices.speaker import Loudspeaker, SpeakerConfig
+
+    config = SpeakerConfig.load(args.config_file)
+    if args.player:
+        config = SpeakerConfig(**{**config.__dict__, "player": args.player})
+    speaker = Loudspeaker(config)
+    speaker.start()
+    print(
+        f"loudspeaker {config.speaker_id} running (broker {config.host}:{config.port})", flush=True
+    )
+    wait_for_signal()
+    speaker.stop()
+    return 0
+
+
+def cmd_notice_add(args: argparse.Namespace) -> int:
+    text = args.file.read_text(encoding="utf-8") if args.file else args.text
+    if not text:
+        raise CliError("give the notice text or --file")
+    n = _services(args).add_notice(args.title, text, created_by="cli")
+    print(f"notice {n.id}: {n.title} ({n.audio_duration_ms / 1000:.1f} s audio)")
+    return 0
+
+
+def cmd_schedule_add(args: argparse.Namespace) -> int:
+    services = _services(args)
+    villages: list[str | int] = [v.strip() for v in args.villages.split(",") if v.strip()]
+    if args.daily:
+        req = ScheduleRequest(args.notice, villages, "daily", time_of_day=args.daily)
+    else:
+        at = _parse_local(args.at, services.settings) if args.at else services.now()
+        req = ScheduleRequest(args.notice, villages, "once", at=at)
+    req = ScheduleRequest(**{**req.__dict__, "priority": args.priority, "repeat": args.repeat})
+    view = services.add_schedule(req, created_by="cli")
+    nxt = view.next_at.astimezone(services.settings.zone).isoformat() if view.next_at else "now"
+    print(
+        f"schedule {view.id}: notice {view.notice_id} to "
+        f"{', '.join(view.village_names)}; next {nxt}"
+    )
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from cunxiang.server import wait_for_signal
+    from devices.simulate import Simulator
+
+    settings = _settings(args)
+    directory = args.speakers_dir or settings.speakers_dir
+    sim = Simulator.from_directory(directory, settings.data_dir / "sim-state")
+    if not sim.speakers:
+        raise CliError(f"no provisioning files in {directory}")
+    sim.start()
+    print(f"simulating {len(sim.speakers)} loudspeakers from {directory}", flush=True)
+    wait_for_signal()
+    sim.stop()
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    services = _services(args)
+    zone = services.settings.zone
+
+    def t(value: datetime | None) -> str:
+        return value.astimezone(zone).strftime("%H:%M:%S") if value else "-"
+
+    rows = services.playback_log(broadcast_id=args.broadcast, limit=args.limit)
+    header = (
+        "broadcast",
+        "planned",
+        "village",
+        "speaker",
+        "received",
+        "started",
+        "finished",
+        "outcome",
+    )
+    print("\t".join(header))
+    for r in rows:
+        planned = r.planned_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        outcome = r.outcome or r.status
+        cells = (str(r.broadcast_id), planned, r.village_name, r.speaker_id)
+        print("\t".join((*cells, t(r.received_at), t(r.started_at), t(r.finished_at), outcome)))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"configuration ok (data directory {settings.data_dir})")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cunxiang", description="Cunxiang village loudspeaker broadcast system")
+    p.add_argument("--config", type=Path, help="TOML settings file")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    init = add("init", cmd_init, "create the database, keys and the first admin account")
+    init.add_argument("--admin", default="admin", help="first admin's username")
+    init.add_argument("--password", help="first admin's password (generated if omitted)")
+
+    serve = add("serve", cmd_serve, "run the panel, API, scheduler and gateway")
+    serve.add_argument(
+        "--simulate", action="store_true", help="also simulate provisioned loudspeakers"
+    )
+    add("demo", cmd_demo, "seed a sample township and run it with simulated loudspeakers")
+    add("check-config", cmd_check_config, "validate the settings and exit")
+
+    speak = add("speak", cmd_speak, "synthesize TEXT to an MP3 file")
+    speak.add_argument("text", help="text to speak ('-' reads standard input)")
+    speak.add_argument("-o", "--output", type=Path, required=True)
+    speak.add_argument("--voice")
+    speak.add_argument("--rate", type=int)
+
+    village = sub.add_parser("village", help="villages").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    va = village.add_parser("add", help="add a village")
+    va.add_argument("name")
+    va.add_argument("--code", required=True, help="village area code")
+    va.set_defaults(func=cmd_village_add)
+    village.add_parser("list", help="list villages").set_defaults(func=cmd_village_list)
+
+    speaker = sub.add_parser("speaker", help="loudspeakers").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    sa = speaker.add_parser("add", help="provision a loudspeaker and write its file")
+    sa.add_argument("id")
+    sa.add_argument("--village", required=True, help="village id, code or name")
+    sa.add_argument("--name")
+    sa.add_argument(
+        "-o", "--output", type=Path, help="provisioning file (default data/speakers/ID.json)"
+    )
+    sa.set_defaults(func=cmd_speaker_add)
+    speaker.add_parser("list", help="list loudspeakers").set_defaults(func=cmd_speaker_list)
+    sr = speaker.add_parser("run", help="run the reference loudspeaker")
+    sr.add_argument("config_file", type=Path, help="provisioning file")
+    sr.add_argument("--player", help="audio player command, e.g. 'ffplay -nodisp -autoexit {file}'")
+    sr.set_defaults(func=cmd_speaker_run)
+
+    notice = sub.add_parser("notice", help="notices").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    na = notice.add_parser("add", help="add a notice (renders its audio)")
+    na.add_argument("--title", required=True)
+    na.add_argument("text", nargs="?")
+    na.add_argument("--file", type=Path)
+    na.set_defaults(func=cmd_notice_add)
+
+    schedule = sub.add_parser("schedule", help="schedules").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    sca = schedule.add_parser("add", help="schedule a notice")
+    sca.add_argument("--notice", type=int, required=True)
+    sca.add_argument("--villages", required=True, help="comma-separated ids, codes or names")
+    when = sca.add_mutually_exclusive_group()
+    when.add_argument("--at", help="ISO date-time (local zone if no offset); default now")
+    when.add_argument("--daily", metavar="HH:MM", help="every day at this local time")
+    sca.add_argument("--priority", type=int, default=50)
+    sca.add_argument("--repeat", type=int, default=1)
+    sca.set_defaults(func=cmd_schedule_add)
+
+    sim = add("simulate", cmd_simulate, "run simulated loudspeakers from provisioning files")
+    sim.add_argument("--speakers-dir", type=Path)
+
+    log = add("log", cmd_log, "print the playback log")
+    log.add_argument("--broadcast", type=int)
+    log.add_argument("--limit", type=int, default=100)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (CunxiangError, CliError, ConfigFileError, AudioError) as exc:
+        print(f"cunxiang: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Loudspeaker side: the MQTT contract, the server gateway, the reference loudspeaker."""

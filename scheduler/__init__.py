@@ -1,0 +1,1 @@
+"""Turns schedule rows into APScheduler jobs and fires their occurrences."""

@@ -1,0 +1,104 @@
+"""APScheduler holds derived jobs only: one date job per enabled schedule for its next
+occurrence, rebuilt from the database at start-up, on change and periodically."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from broadcast.services import Services
+from scheduler.planner import plan
+
+logger = logging.getLogger(__name__)
+
+RESYNC_JOB = "resync"
+
+
+def job_id(schedule_id: int) -> str:
+    return f"schedule:{schedule_id}"
+
+
+class BroadcastScheduler:
+    def __init__(self, services: Services, resync_seconds: int = 30) -> None:
+        self.services = services
+        self.grace = timedelta(seconds=services.settings.schedule.grace_seconds)
+        self.resync_seconds = resync_seconds
+        self._lock = threading.Lock()
+        self._aps = BackgroundScheduler(
+            timezone=services.settings.zone,
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                # Generous: a busy pool must not drop a due occurrence.
+                "misfire_grace_time": max(60, int(self.grace.total_seconds())),
+            },
+        )
+        self._aps.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+
+    def start(self) -> None:
+        self.sync()
+        self._aps.add_job(
+            self.sync,
+            "interval",
+            seconds=self.resync_seconds,
+            id=RESYNC_JOB,
+            replace_existing=True,
+        )
+        self._aps.start()
+        logger.info("scheduler started")
+
+    def stop(self) -> None:
+        if self._aps.running:
+            self._aps.shutdown(wait=True)
+        logger.info("scheduler stopped")
+
+    def sync(self) -> None:
+        """Fire what is overdue inside the grace window; arm one job per schedule."""
+        with self._lock:
+            now = self.services.now()
+            wanted: set[str] = set()
+            for schedule_id, rec in self.services.enabled_schedules():
+                fired = self.services.fired_occurrences(schedule_id, now - self.grace)
+                decision = plan(rec, now, self.grace, fired)
+                for planned in decision.overdue:
+                    logger.info("catching up schedule %s at %s", schedule_id, planned)
+                    self.services.fire(schedule_id, planned)
+                if decision.next_at is not None:
+                    wanted.add(job_id(schedule_id))
+                    self._arm(schedule_id, decision.next_at)
+            for job in self._aps.get_jobs():
+                if job.id != RESYNC_JOB and job.id not in wanted:
+                    job.remove()
+
+    def next_run(self, schedule_id: int) -> datetime | None:
+        job = self._aps.get_job(job_id(schedule_id))
+        if job is None:
+            return None
+        planned: datetime = job.args[1]
+        return planned
+
+    def _arm(self, schedule_id: int, planned: datetime) -> None:
+        self._aps.add_job(
+            self._fire,
+            DateTrigger(run_date=planned),
+            args=[schedule_id, planned],
+            id=job_id(schedule_id),
+            replace_existing=True,
+        )
+
+    def _fire(self, schedule_id: int, planned: datetime) -> None:
+        self.services.fire(schedule_id, planned)
+        self.sync()
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            logger.error("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
+        elif event.exception is not None:
+            logger.error("job %s failed: %r", event.job_id, event.exception)

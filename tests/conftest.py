@@ -1,0 +1,63 @@
+"""Fixtures shared by every layer. Real services start on free ports, never 1883."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from broadcast.settings import Settings, load_settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        elif "/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
+def require(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} is not installed (scripts/bootstrap.sh installs it)")
+
+
+@pytest.fixture
+def database_url() -> Iterator[str | None]:
+    """None (SQLite in the data dir), or a fresh PostgreSQL database when
+    CUNXIANG_TEST_DATABASE_URL names a server; it is dropped afterwards."""
+    server = os.environ.get("CUNXIANG_TEST_DATABASE_URL")
+    if not server:
+        yield None
+        return
+    name = f"cunxiang_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """Settings for a fresh install in ``tmp_path``."""
+    overrides: dict[str, object] = {"data_dir": tmp_path / "data"}
+    if database_url:
+        overrides["database_url"] = database_url
+    return load_settings(None, **overrides)
+
+
+@pytest.fixture
+def fixed_now() -> datetime:
+    return datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
