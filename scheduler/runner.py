@@ -75,7 +75,7 @@ class BroadcastScheduler:
                     self._arm(schedule_id, decision.next_at)
             for job in self._aps.get_jobs():
                 if job.id != RESYNC_JOB and job.id not in wanted:
-                    job.remove()
+                    self._aps.remove_job(job.id)
 
     def next_run(self, schedule_id: int) -> datetime | None:
         job = self._aps.get_job(job_id(schedule_id))
@@ -85,6 +85,11 @@ class BroadcastScheduler:
         return planned
 
     def _arm(self, schedule_id: int, planned: datetime) -> None:
+        existing = self._aps.get_job(job_id(schedule_id))
+        if existing is not None:
+            if existing.args[1] == planned:
+                return
+            self._aps.remove_job(job_id(schedule_id))
         self._aps.add_job(
             self._fire,
             DateTrigger(run_date=planned),

@@ -1,0 +1,69 @@
+"""Gateway ingest on a real database: only verified receipts count, each once; bad input is dropped."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from broadcast.keys import KeyPair, b64
+from broadcast.models import Event
+from broadcast.planning import ScheduleRequest
+from broadcast.settings import Settings
+from cunxiang.runtime import build_services
+from devices import protocol
+from devices.gateway import BrokerAddress, Gateway, epoch_ms
+from devices.protocol import Topics
+from tests.conftest import require
+
+
+def test_receipts_are_verified_recorded_once_and_garbage_is_dropped(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    require("espeak-ng")
+    services = build_services(settings)
+    village = services.add_village("河西村", "330000000002")
+    prov = services.add_speaker("hexi-01", village.id)
+    notice = services.add_notice("停水通知", "明天上午停水。")
+    services.add_schedule(ScheduleRequest(notice.id, [village.id], "once", at=services.now()))
+    [cmd] = services.due_commands()
+    topics = Topics("cunxiang")
+    gateway = Gateway(services, BrokerAddress("127.0.0.1", 1, "x", "y"), topics)
+
+    # The command the gateway would publish verifies on the loudspeaker's side.
+    wire = gateway.encode(cmd)
+    got = protocol.verify_command(wire, prov.server_keys, "hexi-01", epoch_ms(services.now()))
+    assert got.play is not None and got.play.sha256 == notice.audio_sha256
+    assert got.expires_at - got.not_before == settings.commands.ttl_seconds * 1000
+
+    def event(kind: str, key_b64: str = prov.private_key_b64) -> bytes:
+        ev = protocol.Event(cmd.id, "hexi-01", kind, epoch_ms(services.now()))
+        return protocol.sign_event(ev, key_b64, "kid")
+
+    forged = event("finished", b64(KeyPair.generate().private))
+    with caplog.at_level(logging.WARNING):
+        for payload in (b"", b"\xff\xfe", b"[]", b'{"body":1}', forged, b"x" * 100_000):
+            gateway.handle(topics.event("hexi-01"), payload)
+        gateway.handle(topics.availability("hexi-01"), b"nonsense")
+        gateway.handle("cunxiang/elsewhere", b"{}")
+        gateway.handle(topics.event("ghost"), event("received"))
+    assert "refused" in caplog.text
+
+    for kind in ("received", "received", "started", "finished", "finished"):
+        gateway.handle(topics.event("hexi-01"), event(kind))
+    with services.sessions() as s:
+        kinds = dict(
+            s.execute(select(Event.kind, func.count()).group_by(Event.kind)).all()  # type: ignore[arg-type]
+        )
+    assert kinds == {"received": 1, "started": 1, "finished": 1}
+    [row] = services.playback_log()
+    assert row.outcome == "finished"
+
+    gateway.handle(topics.availability("hexi-01"), protocol.availability(True))
+    assert services.list_speakers()[0].online
+    # A finished command is never re-sent, even after the resend interval.
+    later = services.now() + timedelta(seconds=settings.commands.resend_seconds + 1)
+    services.clock = lambda: later
+    assert services.due_commands() == []
