@@ -59,7 +59,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from cunxiang.setup import init_install
 
     settings = _settings(args)
-    result = init_install(settings, args.admin, args.password)
+    result = init_install(_services(args), args.admin, args.password)
     print(f"data directory: {settings.data_dir.resolve()}")
     if result.password is not None:
         print(f"admin account: {args.admin}  password: {result.password}")
@@ -84,9 +84,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cunxiang.server import running, wait_for_signal
     from cunxiang.setup import seed_demo
 
-    settings = _settings(args)
-    login = seed_demo(settings)
-    with running(settings, simulate_dir=settings.speakers_dir) as run:
+    services = _services(args)
+    login = seed_demo(services)
+    with running(
+        services.settings, simulate_dir=services.settings.speakers_dir, services=services
+    ) as run:
         print("", flush=True)
         print(f"  村响 Cunxiang demo is running: {run.url}")
         print(f"  login: {login[0]}  password: {login[1]}")
@@ -337,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for noisy in ("alembic", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except (CunxiangError, CliError, ConfigFileError, AudioError) as exc:

@@ -49,6 +49,7 @@ def running(
     services = services or build_services(settings)
     topics = Topics(settings.mqtt.base_topic)
     with ExitStack() as stack:
+        stack.callback(services.renderer.close)
         if settings.mqtt.url is None:
             broker = private_broker(settings)
             broker.start(services.broker_accounts())

@@ -6,9 +6,8 @@ import os
 from dataclasses import dataclass
 
 from broadcast.accounts import generate_password
-from broadcast.settings import Settings
+from broadcast.services import Services
 from cunxiang.provision import write_provisioning
-from cunxiang.runtime import build_services
 
 DEMO_VILLAGES = (
     ("330782101201", "上溪村", ("shangxi-01", "shangxi-02")),
@@ -23,9 +22,8 @@ class InitResult:
     password: str | None  # the new admin's password, or None when accounts existed
 
 
-def init_install(settings: Settings, admin: str, password: str | None) -> InitResult:
-    """Create the database, keys and (if there is no account yet) the first admin."""
-    services = build_services(settings)
+def init_install(services: Services, admin: str, password: str | None) -> InitResult:
+    """Create (if there is no account yet) the first admin."""
     if services.count_users() > 0:
         return InitResult(None)
     password = password or generate_password()
@@ -33,9 +31,9 @@ def init_install(settings: Settings, admin: str, password: str | None) -> InitRe
     return InitResult(password)
 
 
-def seed_demo(settings: Settings) -> tuple[str, str]:
+def seed_demo(services: Services) -> tuple[str, str]:
     """Create the sample township once; return the demo login (kept 0600 in the data dir)."""
-    services = build_services(settings)
+    settings = services.settings
     login_file = settings.data_dir / "demo-login.txt"
     if services.count_users() == 0:
         password = generate_password()
