@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,9 +53,16 @@ def add_user(s: Session, username: str, password: str, role: str, now: datetime)
     return UserView(user.id, user.username, user.role, user.active)
 
 
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
 def authenticate(s: Session, username: str, password: str) -> UserView | None:
     user = s.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
+        # Spend the same time as a real check, so timing does not reveal usernames.
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None

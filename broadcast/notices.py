@@ -16,18 +16,22 @@ MAX_TITLE = 200
 MAX_BODY = 20_000
 
 
+def check_body(body: str, field: str = "body") -> str:
+    body = body.strip()
+    if not body:
+        raise ValidationFailed("请填写通知内容", field)
+    if len(body) > MAX_BODY:
+        raise ValidationFailed(f"通知内容不能超过 {MAX_BODY} 字", field)
+    return body
+
+
 def check_notice_text(title: str, body: str) -> tuple[str, str]:
     title = title.strip()
-    body = body.strip()
     if not title:
         raise ValidationFailed("请填写标题", "title")
     if len(title) > MAX_TITLE:
         raise ValidationFailed(f"标题不能超过 {MAX_TITLE} 字", "title")
-    if not body:
-        raise ValidationFailed("请填写通知内容", "body")
-    if len(body) > MAX_BODY:
-        raise ValidationFailed(f"通知内容不能超过 {MAX_BODY} 字", "body")
-    return title, body
+    return title, check_body(body)
 
 
 def notice_view(n: Notice) -> NoticeView:

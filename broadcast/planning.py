@@ -114,6 +114,13 @@ def list_schedules(s: Session, now: datetime) -> list[ScheduleView]:
     return [schedule_view(r, now) for r in rows]
 
 
+def get_schedule(s: Session, schedule_id: int, now: datetime) -> ScheduleView:
+    row = s.get(Schedule, schedule_id)
+    if row is None:
+        raise NotFound(f"找不到播放计划 {schedule_id}")
+    return schedule_view(row, now)
+
+
 def set_enabled(s: Session, schedule_id: int, enabled: bool) -> None:
     row = s.get(Schedule, schedule_id)
     if row is None:

@@ -204,13 +204,18 @@ def playback_log(
     return rows
 
 
-def list_broadcasts(s: Session, limit: int = 100) -> list[BroadcastView]:
-    bcs = s.scalars(
+def list_broadcasts(
+    s: Session, limit: int = 100, broadcast_id: int | None = None
+) -> list[BroadcastView]:
+    query = (
         select(Broadcast)
         .options(selectinload(Broadcast.notice), selectinload(Broadcast.commands))
         .order_by(Broadcast.planned_at.desc())
         .limit(limit)
-    ).all()
+    )
+    if broadcast_id is not None:
+        query = query.where(Broadcast.id == broadcast_id)
+    bcs = s.scalars(query).all()
     return [
         BroadcastView(
             id=b.id,

@@ -13,10 +13,10 @@ from broadcast.errors import ValidationFailed
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-def parse_time_of_day(value: str) -> time:
+def parse_time_of_day(value: str, field: str = "time_of_day") -> time:
     match = _HHMM.match(value.strip())
     if not match:
-        raise ValidationFailed(f"时间格式应为 时:分（00:00–23:59），收到“{value}”", "time")
+        raise ValidationFailed(f"时间格式应为 时:分（00:00–23:59），收到“{value}”", field)
     return time(int(match.group(1)), int(match.group(2)))
 
 

@@ -106,12 +106,14 @@ class Services:
         a = self.settings.audio
         return RenderOptions(voice=a.voice, rate=a.rate, chime=a.chime)
 
-    def render(self, text: str) -> RenderedAudio:
-        """Render (or fetch from the cache) the speech for ``text``."""
+    def render(self, text: str, field: str = "body") -> RenderedAudio:
+        """Render (or fetch from the cache) the speech for ``text``; also the 试听 preview."""
+        text = notices.check_body(text, field)
         try:
             return self.renderer.render_text(text, self.render_options())
         except AudioError as exc:
-            raise ValidationFailed(f"语音合成失败：{exc}", "body") from exc
+            logger.warning("speech synthesis failed: %s", exc)
+            raise ValidationFailed("语音合成失败，请检查内容后重试", field) from exc
 
     def media_path(self, sha256: str) -> Path | None:
         """The cached audio file for a content hash, or None."""
@@ -157,6 +159,10 @@ class Services:
         with self._tx() as s:
             return planning.list_schedules(s, self.now())
 
+    def get_schedule(self, schedule_id: int) -> ScheduleView:
+        with self._tx() as s:
+            return planning.get_schedule(s, schedule_id, self.now())
+
     def set_schedule_enabled(self, schedule_id: int, enabled: bool) -> None:
         with self._tx() as s:
             planning.set_enabled(s, schedule_id, enabled)
@@ -184,9 +190,11 @@ class Services:
             self.on_commands()
         return bid
 
-    def list_broadcasts(self, limit: int = 100) -> list[BroadcastView]:
+    def list_broadcasts(
+        self, limit: int = 100, broadcast_id: int | None = None
+    ) -> list[BroadcastView]:
         with self._tx() as s:
-            return receipts.list_broadcasts(s, limit)
+            return receipts.list_broadcasts(s, limit, broadcast_id)
 
     # -- outbox and receipts -----------------------------------------------------------
     def due_commands(self, limit: int = 500) -> list[OutgoingCommand]:

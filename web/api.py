@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import UnsupportedMediaType
 
-from broadcast.errors import NotFound, ValidationFailed
+from broadcast.errors import ValidationFailed
 from web import serialize
 from web.auth import TOO_MANY, WRONG, check_credentials, session_user
 from web.context import services
@@ -113,10 +113,7 @@ def create_notice() -> ResponseReturnValue:
 @bp.post("/preview")
 def preview() -> ResponseReturnValue:
     text = notice_text(_body().get("text"), "text")
-    try:
-        rendered = services().render(text)
-    except ValidationFailed as exc:
-        raise ValidationFailed(str(exc), "text") from exc
+    rendered = services().render(text, field="text")
     return jsonify(
         sha256=rendered.sha256,
         url=serialize.media_path(rendered.sha256),
@@ -138,11 +135,8 @@ def create_schedule() -> ResponseReturnValue:
 
 
 def _schedule_view(schedule_id: int) -> dict[str, Any]:
-    for view in services().list_schedules():
-        if view.id == schedule_id:
-            out: dict[str, Any] = serialize.jsonable(view)
-            return out
-    raise NotFound(f"找不到播放计划 {schedule_id}")
+    out: dict[str, Any] = serialize.jsonable(services().get_schedule(schedule_id))
+    return out
 
 
 @bp.get("/schedules/<int:schedule_id>")

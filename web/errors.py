@@ -16,7 +16,6 @@ from broadcast.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from web.inputs import error_field
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def _on_domain(exc: CunxiangError) -> Response:
         logger.error("unexpected domain error at %s: %s", request.path, exc)
         return _respond(500, MESSAGES[500])
     if isinstance(exc, ValidationFailed):
-        return _respond(400, str(exc), "validation_failed", error_field(exc))
+        return _respond(400, str(exc), "validation_failed", exc.field)
     return _respond(status, str(exc))
 
 

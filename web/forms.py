@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from broadcast.errors import CunxiangError, ValidationFailed
-from web.inputs import error_field
 
 FORM_ERROR = "_form"
 
 
 def errors_for(exc: CunxiangError, fields: Collection[str]) -> dict[str, str]:
     """Place a message next to its field, or at the top of the form."""
-    field = error_field(exc) if isinstance(exc, ValidationFailed) else None
+    field = exc.field if isinstance(exc, ValidationFailed) else None
     if field is None or field not in fields:
         field = FORM_ERROR
     return {field: str(exc)}

@@ -18,15 +18,6 @@ WHEN_CHOICES = ("now", "at", "daily")
 SCHEDULE_FIELDS = frozenset(
     {"notice_id", "villages", "kind", "at", "time_of_day", "priority", "repeat", "volume"}
 )
-# Domain fields that go by another name on the forms and in the API.
-_FIELD_ALIASES = {"time": "time_of_day"}
-
-
-def error_field(exc: ValidationFailed) -> str | None:
-    """The form or JSON field a validation error belongs to."""
-    if exc.field is None:
-        return None
-    return _FIELD_ALIASES.get(exc.field, exc.field)
 
 
 def parse_int(value: object, field: str, label: str, default: int | None = None) -> int:

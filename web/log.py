@@ -53,9 +53,8 @@ def group_log(broadcasts: list[BroadcastView], rows: list[LogRow]) -> list[LogGr
 def _groups() -> tuple[list[LogGroup], int | None]:
     svc = services()
     broadcast_id = request.args.get("broadcast_id", type=int)
-    broadcasts = svc.list_broadcasts(MAX_BROADCASTS)
+    broadcasts = svc.list_broadcasts(MAX_BROADCASTS, broadcast_id)
     if broadcast_id is not None:
-        broadcasts = [b for b in broadcasts if b.id == broadcast_id]
         rows = svc.playback_log(broadcast_id=broadcast_id, limit=MAX_ROWS)
     elif broadcasts:
         rows = svc.playback_log(since=broadcasts[-1].planned_at, limit=MAX_ROWS)

@@ -10,7 +10,6 @@ import pytest
 from broadcast.errors import ValidationFailed
 from web.forms import FORM_ERROR, errors_for
 from web.inputs import (
-    error_field,
     notice_text,
     parse_aware_datetime,
     parse_int,
@@ -115,9 +114,7 @@ def test_notice_text() -> None:
     assert caught.value.field == "body"
 
 
-def test_domain_field_names_are_mapped_to_form_fields() -> None:
-    assert error_field(ValidationFailed("时间格式", "time")) == "time_of_day"
-    assert error_field(ValidationFailed("x")) is None
+def test_errors_land_on_their_form_fields() -> None:
     fields = ("title", "body")
     assert errors_for(ValidationFailed("请填写标题", "title"), fields) == {"title": "请填写标题"}
     assert errors_for(ValidationFailed("其他", "kind"), fields) == {FORM_ERROR: "其他"}
