@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +46,7 @@ def _nothing(*_args: object) -> None:
 class Services:
     """Facade over the domain. ``clock`` is the only source of "now" in the core."""
 
+    engine: Engine
     sessions: sessionmaker[Session]
     settings: Settings
     renderer: Renderer
@@ -64,6 +66,11 @@ class Services:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def close(self) -> None:
+        """Stop the synthesis worker and close the database connections (idempotent)."""
+        self.renderer.close()
+        self.engine.dispose()
 
     # -- places -----------------------------------------------------------------
     def add_village(self, name: str, code: str) -> VillageView:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -86,9 +87,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     services = _services(args)
     login = seed_demo(services)
-    with running(
-        services.settings, simulate_dir=services.settings.speakers_dir, services=services
-    ) as run:
+    with (
+        closing(services),
+        running(
+            services.settings, simulate_dir=services.settings.speakers_dir, services=services
+        ) as run,
+    ):
         print("", flush=True)
         print(f"  村响 Cunxiang demo is running: {run.url}")
         print(f"  login: {login[0]}  password: {login[1]}")

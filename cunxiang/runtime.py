@@ -33,6 +33,7 @@ def build_services(
     a = settings.audio
     renderer = Renderer(cache, RenderOptions(voice=a.voice, rate=a.rate, chime=a.chime))
     return Services(
+        engine=engine,
         sessions=make_sessions(engine),
         settings=settings,
         renderer=renderer,

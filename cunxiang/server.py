@@ -46,10 +46,11 @@ def running(
     services: Services | None = None,
 ) -> Iterator[Running]:
     """Start every part; stop them in reverse order on exit."""
-    services = services or build_services(settings)
     topics = Topics(settings.mqtt.base_topic)
     with ExitStack() as stack:
-        stack.callback(services.renderer.close)
+        if services is None:
+            services = build_services(settings)
+            stack.callback(services.close)
         if settings.mqtt.url is None:
             broker = private_broker(settings)
             broker.start(services.broker_accounts())

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from broadcast.services import Services
 from broadcast.settings import Settings, load_settings
+from cunxiang.runtime import build_services, wall_clock
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,3 +63,23 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 @pytest.fixture
 def fixed_now() -> datetime:
     return datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+
+
+ServicesFactory = Callable[..., Services]
+
+
+@pytest.fixture
+def make_services(settings: Settings) -> Iterator[ServicesFactory]:
+    """Build Services on ``settings`` (or others given); all are closed at teardown."""
+    built: list[Services] = []
+
+    def make(
+        custom: Settings | None = None, clock: Callable[[], datetime] = wall_clock
+    ) -> Services:
+        services = build_services(custom or settings, clock)
+        built.append(services)
+        return services
+
+    yield make
+    for services in built:
+        services.close()

@@ -35,7 +35,7 @@ def live_services(settings: Settings, admin: tuple[str, str]) -> Iterator[Servic
     services.add_speaker("dc-02", "dc", "祠堂")
     services.add_speaker("xc-01", "xc", "小学门口")
     yield services
-    services.renderer.close()
+    services.close()
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from broadcast.models import Event
 from broadcast.planning import ScheduleRequest
 from broadcast.settings import Settings, load_settings
 from cunxiang.provision import write_provisioning
-from cunxiang.runtime import build_services
 from cunxiang.server import running
 from devices.broker import free_port
-from tests.conftest import require
+from tests.conftest import ServicesFactory, require
 from tests.helpers import wait_until
 
 
@@ -29,11 +28,13 @@ def _settings_with_port(settings: Settings) -> Settings:
     return load_settings(None, **values)
 
 
-def test_notice_scheduled_for_three_loudspeakers_is_heard_by_each_once(settings: Settings) -> None:
+def test_notice_scheduled_for_three_loudspeakers_is_heard_by_each_once(
+    settings: Settings, make_services: ServicesFactory
+) -> None:
     for binary in ("mosquitto", "espeak-ng", "ffmpeg"):
         require(binary)
     settings = _settings_with_port(settings)
-    services = build_services(settings)
+    services = make_services(settings)
     services.add_user("admin", "admin-password-1")
     village = services.add_village("测试村", "330000000001")
     for i in (1, 2, 3):

@@ -12,18 +12,17 @@ from broadcast.keys import KeyPair, b64
 from broadcast.models import Event
 from broadcast.planning import ScheduleRequest
 from broadcast.settings import Settings
-from cunxiang.runtime import build_services
 from devices import protocol
 from devices.gateway import BrokerAddress, Gateway, epoch_ms
 from devices.protocol import Topics
-from tests.conftest import require
+from tests.conftest import ServicesFactory, require
 
 
 def test_receipts_are_verified_recorded_once_and_garbage_is_dropped(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, make_services: ServicesFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     require("espeak-ng")
-    services = build_services(settings)
+    services = make_services()
     village = services.add_village("河西村", "330000000002")
     prov = services.add_speaker("hexi-01", village.id)
     notice = services.add_notice("停水通知", "明天上午停水。")

@@ -6,10 +6,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from broadcast.planning import ScheduleRequest
-from broadcast.settings import Settings
-from cunxiang.runtime import build_services
 from scheduler.runner import BroadcastScheduler
-from tests.conftest import require
+from tests.conftest import ServicesFactory, require
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -22,10 +20,10 @@ class Clock:
         return self.now
 
 
-def test_daily_schedule_across_midnight_and_catch_up(settings: Settings) -> None:
+def test_daily_schedule_across_midnight_and_catch_up(make_services: ServicesFactory) -> None:
     require("espeak-ng")
     clock = Clock(datetime(2026, 11, 22, 23, 30, tzinfo=SH))
-    services = build_services(settings, clock)
+    services = make_services(clock=clock)
     village = services.add_village("北岭村", "330000000003")
     services.add_speaker("beiling-01", village.id)
     notice = services.add_notice("夜间提醒", "请关好门窗。")

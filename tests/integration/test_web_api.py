@@ -38,7 +38,7 @@ def services(settings: Settings) -> Iterator[Services]:
     svc.add_village("东村", "dc")
     svc.add_speaker("dc-01", "dc", "村口")
     yield svc
-    svc.renderer.close()
+    svc.close()
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     svc = build_services(settings, clock=clock)
     svc.add_user("admin", PASSWORD)
     yield svc
-    svc.renderer.close()
+    svc.close()
 
 
 @pytest.fixture
