@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -61,6 +62,11 @@ class BroadcastState(enum.IntEnum):
 class ScheduleKind(enum.StrEnum):
     ONCE = "once"
     DAILY = "daily"
+    WEEKLY = "weekly"
+    EVERY_N_DAYS = "every_n_days"
+
+
+EMERGENCY_PRIORITY = 90
 
 
 class CommandStatus(enum.StrEnum):
@@ -69,6 +75,7 @@ class CommandStatus(enum.StrEnum):
     ACKED = "acked"  # the loudspeaker answered (received or rejected)
     EXPIRED = "expired"  # never acknowledged before expiry
     DONE = "done"  # reached a terminal event (finished, failed, rejected, ...)
+    CANCELLED = "cancelled"  # withdrawn by the server before the loudspeaker finished it
 
 
 class Village(Base):
@@ -77,6 +84,8 @@ class Village(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # "22:00-06:00"; None means the configured default.
+    quiet_hours: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
 
     speakers: Mapped[list[Loudspeaker]] = relationship(back_populates="village")
@@ -130,12 +139,24 @@ class Schedule(Base):
     kind: Mapped[str] = mapped_column(String(16))
     # For "once": the instant to play. For "daily": the first day it applies from.
     start_at: Mapped[datetime]
-    # For "daily": local time of day "HH:MM" in ``timezone``.
+    # For repeating kinds: local time of day "HH:MM" in ``timezone``.
     time_of_day: Mapped[str | None] = mapped_column(String(5))
+    # For "weekly": ISO weekday numbers, e.g. "1,4" for Monday and Thursday.
+    weekdays: Mapped[str | None] = mapped_column(String(16))
+    interval_days: Mapped[int] = mapped_column(Integer, default=1)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    # Local dates ("YYYY-MM-DD") on which a repeating schedule does not play.
+    skip_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
     timezone: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=50)
     repeat: Mapped[int] = mapped_column(Integer, default=1)
     volume: Mapped[int] = mapped_column(Integer, default=80)
+    # How late an occurrence may still start; None means schedule.window_seconds.
+    window_seconds: Mapped[int | None] = mapped_column(Integer)
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Emergencies: national levels 1 (I 特别重大) .. 4 (IV 一般), and the event type.
+    severity: Mapped[int | None] = mapped_column(Integer)
+    event_type: Mapped[str | None] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
@@ -159,6 +180,13 @@ class Broadcast(Base):
     expires_at: Mapped[datetime]
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[int] = mapped_column(Integer, default=BroadcastState.UNPROCESSED)
+    # Found too late after downtime: recorded, never played.
+    missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    severity: Mapped[int | None] = mapped_column(Integer)
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
     notice: Mapped[Notice] = relationship()

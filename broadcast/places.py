@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from broadcast.errors import Conflict, NotFound, ValidationFailed
 from broadcast.keys import KeyPair, b64, mosquitto_password_hash
 from broadcast.models import Loudspeaker, Village
+from broadcast.recurrence import QuietHours
 from broadcast.views import Provisioning, SpeakerView, VillageView
 
 SPEAKER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -30,6 +31,15 @@ def add_village(s: Session, name: str, code: str, now: datetime) -> VillageView:
     village = Village(name=name, code=code, created_at=now)
     s.add(village)
     s.flush()
+    return VillageView(village.id, village.code, village.name)
+
+
+def set_quiet_hours(s: Session, ref: str | int, band: str | None) -> VillageView:
+    """Set a village's quiet hours (``"22:00-06:00"``, ``"-"`` for none, None for the default)."""
+    village = find_village(s, ref)
+    if band is not None:
+        band = str(QuietHours.parse(band, "quiet_hours")) if band.strip() != "-" else "-"
+    village.quiet_hours = band
     return VillageView(village.id, village.code, village.name)
 
 

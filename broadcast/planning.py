@@ -1,11 +1,11 @@
-"""Schedules and their occurrences: creating a Broadcast and its commands, idempotently."""
+"""Schedules and their occurrences: validation, firing (idempotent), missed runs, cancelling."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from broadcast.errors import NotFound, ValidationFailed
 from broadcast.models import (
+    EMERGENCY_PRIORITY,
     Broadcast,
     BroadcastState,
     Command,
+    CommandStatus,
     Loudspeaker,
     Schedule,
     ScheduleKind,
@@ -23,30 +25,82 @@ from broadcast.models import (
 )
 from broadcast.notices import get_notice
 from broadcast.places import find_village
-from broadcast.recurrence import Recurrence, parse_time_of_day
+from broadcast.recurrence import QuietHours, Recurrence, parse_time_of_day
 from broadcast.views import ScheduleView
 
 logger = logging.getLogger(__name__)
+
+SEVERITY_NAMES = {
+    1: "I 级（特别重大）",
+    2: "II 级（重大）",
+    3: "III 级（较大）",
+    4: "IV 级（一般）",
+}
+MAX_SKIP_DATES = 366
 
 
 @dataclass(frozen=True)
 class ScheduleRequest:
     notice_id: int
     villages: list[str | int]
-    kind: str  # "once" or "daily"
+    kind: str  # once, daily, weekly, every_n_days
     at: datetime | None = None  # for once
-    time_of_day: str | None = None  # for daily, HH:MM local
+    time_of_day: str | None = None  # for repeating kinds, HH:MM local
     priority: int = 50
     repeat: int = 1
     volume: int = 80
+    weekdays: list[int] = field(default_factory=list)  # for weekly, ISO 1..7
+    interval_days: int = 1  # for every_n_days
+    start_date: date | None = None  # repeating kinds: first local day (default today)
+    end_date: date | None = None  # repeating kinds: last local day (inclusive)
+    skip_dates: list[date] = field(default_factory=list)
+    window_minutes: int | None = None  # validity window; None = configured default
+
+
+@dataclass(frozen=True)
+class EmergencyRequest:
+    notice_id: int
+    villages: list[str | int]
+    severity: int  # 1..4, national levels
+    event_type: str
+    drill: bool = False
+    priority: int = 95
+    repeat: int = 2
+    volume: int = 100
+
+
+@dataclass(frozen=True)
+class PlannedSchedule:
+    """What the scheduler needs of one enabled schedule."""
+
+    id: int
+    recurrence: Recurrence
+    window: timedelta
 
 
 def recurrence_of(row: Schedule) -> Recurrence:
     tod = parse_time_of_day(row.time_of_day) if row.time_of_day else None
-    return Recurrence(row.kind, row.start_at, ZoneInfo(row.timezone), tod)
+    weekdays = (
+        frozenset(int(d) for d in row.weekdays.split(",") if d) if row.weekdays else frozenset()
+    )
+    return Recurrence(
+        kind=row.kind,
+        start_at=row.start_at,
+        zone=ZoneInfo(row.timezone),
+        time_of_day=tod,
+        weekdays=weekdays,
+        interval_days=row.interval_days,
+        end_date=row.end_date,
+        skip_dates=frozenset(date.fromisoformat(d) for d in row.skip_dates or []),
+    )
+
+
+def window_of(row: Schedule, default_seconds: int) -> timedelta:
+    return timedelta(seconds=row.window_seconds or default_seconds)
 
 
 def schedule_view(row: Schedule, now: datetime) -> ScheduleView:
+    rec = recurrence_of(row)
     return ScheduleView(
         id=row.id,
         notice_id=row.notice_id,
@@ -60,45 +114,176 @@ def schedule_view(row: Schedule, now: datetime) -> ScheduleView:
         volume=row.volume,
         enabled=row.enabled,
         village_names=[v.name for v in row.villages],
-        next_at=recurrence_of(row).next_after(now) if row.enabled else None,
+        next_at=rec.next_after(now) if row.enabled else None,
+        weekdays=sorted(rec.weekdays),
+        interval_days=row.interval_days,
+        end_date=row.end_date,
+        skip_dates=sorted(rec.skip_dates),
+        window_seconds=row.window_seconds,
+        drill=row.drill,
+        severity=row.severity,
+        event_type=row.event_type,
     )
 
 
-def add_schedule(
-    s: Session, req: ScheduleRequest, zone: str, created_by: str, now: datetime
-) -> ScheduleView:
-    notice = get_notice(s, req.notice_id)
+def quiet_hours_of(village: Village, default: str) -> QuietHours:
+    return QuietHours.parse(village.quiet_hours or default)
+
+
+def _check_range(value: int, lo: int, hi: int, field_name: str, label: str) -> None:
+    if not lo <= value <= hi:
+        raise ValidationFailed(f"{label}须在 {lo}–{hi} 之间", field_name)
+
+
+def _apply(
+    s: Session,
+    row: Schedule,
+    req: ScheduleRequest,
+    zone: ZoneInfo,
+    default_quiet: str,
+    now: datetime,
+) -> None:
+    """Validate ``req`` and write it into ``row`` (new or edited)."""
+    row.notice = get_notice(s, req.notice_id)
     if not req.villages:
         raise ValidationFailed("请至少选择一个村", "villages")
     villages = {v.id: v for v in (find_village(s, ref) for ref in req.villages)}
-    if not 0 <= req.priority <= 100:
-        raise ValidationFailed("优先级须在 0–100 之间", "priority")
-    if not 1 <= req.repeat <= 10:
-        raise ValidationFailed("重复次数须在 1–10 之间", "repeat")
-    if not 0 <= req.volume <= 100:
-        raise ValidationFailed("音量须在 0–100 之间", "volume")
-    if req.kind == ScheduleKind.ONCE:
+    _check_range(req.priority, 0, EMERGENCY_PRIORITY - 1, "priority", "例行广播优先级")
+    _check_range(req.repeat, 1, 10, "repeat", "重复次数")
+    _check_range(req.volume, 0, 100, "volume", "音量")
+    if req.window_minutes is not None:
+        _check_range(req.window_minutes, 1, 24 * 60, "window_minutes", "有效时长（分钟）")
+    if len(req.skip_dates) > MAX_SKIP_DATES:
+        raise ValidationFailed(f"跳过日期最多 {MAX_SKIP_DATES} 个", "skip_dates")
+    kind = req.kind
+    weekdays: frozenset[int] = frozenset()
+    if kind == ScheduleKind.ONCE:
         if req.at is None or req.at.tzinfo is None:
             raise ValidationFailed("请填写播放时间", "at")
         if req.at < now - timedelta(minutes=1):
             raise ValidationFailed("播放时间已过", "at")
         start_at, tod = max(req.at, now), None
-    elif req.kind == ScheduleKind.DAILY:
+    elif kind in (ScheduleKind.DAILY, ScheduleKind.WEEKLY, ScheduleKind.EVERY_N_DAYS):
         if not req.time_of_day:
-            raise ValidationFailed("请填写每天的播放时间", "time_of_day")
-        parse_time_of_day(req.time_of_day)
-        start_at, tod = now, req.time_of_day.strip()
+            raise ValidationFailed("请填写播放时间", "time_of_day")
+        tod = req.time_of_day.strip()
+        parse_time_of_day(tod)
+        if kind == ScheduleKind.WEEKLY:
+            weekdays = frozenset(req.weekdays)
+            if not weekdays or not weekdays <= frozenset(range(1, 8)):
+                raise ValidationFailed("请选择每周哪几天播放", "weekdays")
+        if kind == ScheduleKind.EVERY_N_DAYS:
+            _check_range(req.interval_days, 1, 365, "interval_days", "间隔天数")
+        first_day = req.start_date or now.astimezone(zone).date()
+        start_at = max(now, datetime.combine(first_day, datetime.min.time(), tzinfo=zone))
+        if req.end_date is not None and req.end_date < first_day:
+            raise ValidationFailed("结束日期不能早于开始日期", "end_date")
     else:
-        raise ValidationFailed(f"不支持的计划类型：{req.kind}", "kind")
+        raise ValidationFailed(f"不支持的计划类型：{kind}", "kind")
+
+    rec = Recurrence(
+        kind=str(kind),
+        start_at=start_at,
+        zone=zone,
+        time_of_day=parse_time_of_day(tod) if tod else None,
+        weekdays=weekdays,
+        interval_days=req.interval_days,
+        end_date=req.end_date,
+        skip_dates=frozenset(req.skip_dates),
+    )
+    if kind != ScheduleKind.ONCE and rec.next_after(now) is None:
+        raise ValidationFailed("按此设置不会再播放（检查日期范围和跳过日期）", "end_date")
+    # Routine broadcasts never start inside a village's quiet hours.
+    for village in villages.values():
+        quiet = quiet_hours_of(village, default_quiet)
+        for t in rec.local_times():
+            if quiet.contains(t):
+                raise ValidationFailed(
+                    f"{village.name}的静音时段为 {quiet}，{t:%H:%M} 不能播出例行广播",
+                    "at" if kind == ScheduleKind.ONCE else "time_of_day",
+                )
+    row.kind = str(kind)
+    row.start_at = start_at
+    row.time_of_day = tod
+    row.weekdays = ",".join(str(d) for d in sorted(weekdays)) or None
+    row.interval_days = req.interval_days if kind == ScheduleKind.EVERY_N_DAYS else 1
+    row.end_date = req.end_date if kind != ScheduleKind.ONCE else None
+    row.skip_dates = sorted(d.isoformat() for d in req.skip_dates) if kind != "once" else []
+    row.timezone = zone.key
+    row.priority = req.priority
+    row.repeat = req.repeat
+    row.volume = req.volume
+    row.window_seconds = req.window_minutes * 60 if req.window_minutes else None
+    row.villages = list(villages.values())
+
+
+def add_schedule(
+    s: Session,
+    req: ScheduleRequest,
+    zone: str,
+    default_quiet: str,
+    created_by: str,
+    now: datetime,
+) -> ScheduleView:
+    row = Schedule(enabled=True, created_by=created_by, created_at=now, drill=False)
+    _apply(s, row, req, ZoneInfo(zone), default_quiet, now)
+    s.add(row)
+    s.flush()
+    return schedule_view(row, now)
+
+
+def update_schedule(
+    s: Session,
+    schedule_id: int,
+    req: ScheduleRequest,
+    zone: str,
+    default_quiet: str,
+    now: datetime,
+) -> ScheduleView:
+    """Edit a routine schedule; occurrences already fired are not touched."""
+    row = _get(s, schedule_id)
+    if row.priority >= EMERGENCY_PRIORITY:
+        raise ValidationFailed("紧急广播不能修改，请取消后重发", "kind")
+    _apply(s, row, req, ZoneInfo(zone), default_quiet, now)
+    s.flush()
+    return schedule_view(row, now)
+
+
+def delete_schedule(s: Session, schedule_id: int) -> None:
+    """Remove a schedule; its past broadcasts stay in the log."""
+    s.delete(_get(s, schedule_id))
+
+
+def add_emergency(
+    s: Session, req: EmergencyRequest, zone: str, created_by: str, now: datetime
+) -> Schedule:
+    """An emergency: a one-off schedule at ``now`` that ignores quiet hours."""
+    notice = get_notice(s, req.notice_id)
+    if not req.villages:
+        raise ValidationFailed("请至少选择一个村", "villages")
+    villages = {v.id: v for v in (find_village(s, ref) for ref in req.villages)}
+    if req.severity not in SEVERITY_NAMES:
+        raise ValidationFailed("请选择事件级别（I–IV 级）", "severity")
+    event_type = req.event_type.strip()
+    if not event_type or len(event_type) > 64:
+        raise ValidationFailed("请填写事件类型（64 字以内）", "event_type")
+    _check_range(req.priority, EMERGENCY_PRIORITY, 100, "priority", "紧急广播优先级")
+    _check_range(req.repeat, 1, 10, "repeat", "重复次数")
+    _check_range(req.volume, 0, 100, "volume", "音量")
     row = Schedule(
         notice=notice,
-        kind=str(req.kind),
-        start_at=start_at,
-        time_of_day=tod,
+        kind=ScheduleKind.ONCE.value,
+        start_at=now,
+        time_of_day=None,
+        interval_days=1,
+        skip_dates=[],
         timezone=zone,
         priority=req.priority,
         repeat=req.repeat,
         volume=req.volume,
+        drill=req.drill,
+        severity=req.severity,
+        event_type=event_type,
         enabled=True,
         created_by=created_by,
         created_at=now,
@@ -106,7 +291,18 @@ def add_schedule(
     )
     s.add(row)
     s.flush()
-    return schedule_view(row, now)
+    return row
+
+
+def _get(s: Session, schedule_id: int) -> Schedule:
+    row = s.get(Schedule, schedule_id)
+    if row is None:
+        raise NotFound(f"找不到播放计划 {schedule_id}")
+    return row
+
+
+def get_schedule(s: Session, schedule_id: int, now: datetime) -> ScheduleView:
+    return schedule_view(_get(s, schedule_id), now)
 
 
 def list_schedules(s: Session, now: datetime) -> list[ScheduleView]:
@@ -114,27 +310,24 @@ def list_schedules(s: Session, now: datetime) -> list[ScheduleView]:
     return [schedule_view(r, now) for r in rows]
 
 
-def get_schedule(s: Session, schedule_id: int, now: datetime) -> ScheduleView:
-    row = s.get(Schedule, schedule_id)
-    if row is None:
-        raise NotFound(f"找不到播放计划 {schedule_id}")
-    return schedule_view(row, now)
-
-
 def set_enabled(s: Session, schedule_id: int, enabled: bool) -> None:
-    row = s.get(Schedule, schedule_id)
-    if row is None:
-        raise NotFound(f"找不到播放计划 {schedule_id}")
-    row.enabled = enabled
+    _get(s, schedule_id).enabled = enabled
 
 
 def fire(
-    s: Session, schedule_id: int, planned_at: datetime, now: datetime, ttl: timedelta
+    s: Session,
+    schedule_id: int,
+    planned_at: datetime,
+    now: datetime,
+    default_window_seconds: int,
+    default_quiet: str,
 ) -> int | None:
-    """Create the Broadcast for one occurrence and a play command per loudspeaker.
+    """Create the Broadcast for one occurrence and a play command per target loudspeaker.
 
-    Idempotent: an occurrence that already has its Broadcast returns that one's id.
-    Returns None when the schedule is gone, disabled, or the occurrence has expired.
+    Idempotent: an occurrence that already has its Broadcast returns that one's id. An
+    occurrence found after its validity window is recorded as missed and plays nowhere.
+    Targets are resolved now; routine broadcasts skip villages inside their quiet hours.
+    Returns None when the schedule is gone, disabled, or no longer plays at ``planned_at``.
     """
     existing = s.scalar(
         select(Broadcast.id).where(
@@ -146,69 +339,148 @@ def fire(
     row = s.get(Schedule, schedule_id)
     if row is None or not row.enabled:
         return None
-    expires_at = planned_at + ttl
-    if now >= expires_at:
-        logger.warning("occurrence %s of schedule %s expired before firing", planned_at, row.id)
+    if not recurrence_of(row).occurs_at(planned_at):
+        # A job armed before the schedule was edited: that time no longer applies.
+        logger.info("schedule %s no longer plays at %s", schedule_id, planned_at.isoformat())
         return None
-    notice = row.notice
+    expires_at = planned_at + window_of(row, default_window_seconds)
+    missed = now >= expires_at
     bc = Broadcast(
         schedule_id=row.id,
-        notice_id=notice.id,
+        notice_id=row.notice_id,
         planned_at=planned_at,
         expires_at=expires_at,
         priority=row.priority,
-        state=BroadcastState.UNPROCESSED,
+        state=BroadcastState.FAILED if missed else BroadcastState.UNPROCESSED,
+        missed=missed,
+        drill=row.drill,
+        severity=row.severity,
+        event_type=row.event_type,
         created_at=now,
     )
     s.add(bc)
     s.flush()
+    if missed:
+        logger.warning(
+            "occurrence %s of schedule %s found %s late: recorded as missed",
+            planned_at.isoformat(),
+            row.id,
+            now - planned_at,
+        )
+        return bc.id
+    emergency = row.priority >= EMERGENCY_PRIORITY
+    village_ids = []
+    for village in row.villages:
+        local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
+        if not emergency and quiet_hours_of(village, default_quiet).contains(local):
+            logger.warning("broadcast %s skips %s: inside its quiet hours", bc.id, village.name)
+            continue
+        village_ids.append(village.id)
     speakers = s.scalars(
         select(Loudspeaker)
-        .join(Village)
-        .where(
-            Loudspeaker.village_id.in_([v.id for v in row.villages]),
-            Loudspeaker.revoked_at.is_(None),
-        )
+        .where(Loudspeaker.village_id.in_(village_ids), Loudspeaker.revoked_at.is_(None))
         .order_by(Loudspeaker.id)
         .with_for_update()
     ).all()
+    notice = row.notice
+    params: dict[str, object] = {
+        "broadcast_id": bc.id,
+        "audio_sha256": notice.audio_sha256,
+        "audio_size": notice.audio_size,
+        "duration_ms": notice.audio_duration_ms,
+        "repeat": row.repeat,
+        "volume": row.volume,
+    }
+    if row.drill:
+        params["drill"] = True
     for sp in speakers:
-        sp.last_seq += 1
-        s.add(
-            Command(
-                id=str(uuid.uuid4()),
-                broadcast_id=bc.id,
-                speaker_id=sp.id,
-                seq=sp.last_seq,
-                type="play",
-                priority=row.priority,
-                params={
-                    "broadcast_id": bc.id,
-                    "audio_sha256": notice.audio_sha256,
-                    "audio_size": notice.audio_size,
-                    "duration_ms": notice.audio_duration_ms,
-                    "repeat": row.repeat,
-                    "volume": row.volume,
-                },
-                issued_at=now,
-                not_before=planned_at,
-                expires_at=expires_at,
-            )
-        )
+        _add_command(s, sp, "play", row.priority, params, now, planned_at, expires_at, bc.id)
     s.flush()
     logger.info(
-        "broadcast %s created for schedule %s at %s: %d loudspeakers",
+        "broadcast %s created for schedule %s at %s: %d loudspeakers%s",
         bc.id,
         row.id,
         planned_at.isoformat(),
         len(speakers),
+        " (drill)" if row.drill else "",
     )
     return bc.id
 
 
-def enabled_schedules(s: Session) -> list[tuple[int, Recurrence]]:
+def _add_command(
+    s: Session,
+    sp: Loudspeaker,
+    ctype: str,
+    priority: int,
+    params: dict[str, object],
+    now: datetime,
+    not_before: datetime,
+    expires_at: datetime,
+    broadcast_id: int | None,
+) -> Command:
+    sp.last_seq += 1
+    cmd = Command(
+        id=str(uuid.uuid4()),
+        broadcast_id=broadcast_id,
+        speaker_id=sp.id,
+        seq=sp.last_seq,
+        type=ctype,
+        priority=priority,
+        params=dict(params),
+        issued_at=now,
+        not_before=not_before,
+        expires_at=expires_at,
+    )
+    s.add(cmd)
+    return cmd
+
+
+def cancel_broadcast(
+    s: Session, broadcast_id: int, cancelled_by: str, now: datetime, stop_ttl: timedelta
+) -> int:
+    """Withdraw a broadcast everywhere at once. Returns how many stop commands were issued.
+
+    Commands never published are withdrawn; loudspeakers that have (or may have) the
+    play get a signed ``stop`` at the highest priority.
+    """
+    bc = s.get(Broadcast, broadcast_id)
+    if bc is None:
+        raise NotFound(f"找不到广播 {broadcast_id}")
+    if bc.state == BroadcastState.CANCELLED:
+        return 0
+    bc.state = BroadcastState.CANCELLED
+    bc.cancelled_at = now
+    bc.cancelled_by = cancelled_by
+    if bc.schedule_id is not None:
+        schedule = s.get(Schedule, bc.schedule_id)
+        if schedule is not None and schedule.kind == ScheduleKind.ONCE:
+            schedule.enabled = False
+    stops = 0
+    plays = s.scalars(
+        select(Command).where(Command.broadcast_id == bc.id, Command.type == "play")
+    ).all()
+    for cmd in plays:
+        if cmd.status == CommandStatus.PENDING:
+            cmd.status = CommandStatus.CANCELLED
+            cmd.outcome = "cancelled"
+        elif cmd.status in (CommandStatus.SENT, CommandStatus.ACKED):
+            cmd.status = CommandStatus.CANCELLED
+            cmd.outcome = "cancelled"
+            sp = s.get(Loudspeaker, cmd.speaker_id, with_for_update=True)
+            assert sp is not None
+            params: dict[str, object] = {"broadcast_id": bc.id}
+            _add_command(s, sp, "stop", 100, params, now, now, now + stop_ttl, bc.id)
+            stops += 1
+    s.flush()
+    logger.warning("broadcast %s cancelled by %s: %d stop commands", bc.id, cancelled_by, stops)
+    return stops
+
+
+def planned_schedules(s: Session, default_window_seconds: int) -> list[PlannedSchedule]:
     rows = s.scalars(select(Schedule).where(Schedule.enabled.is_(True)).order_by(Schedule.id))
-    return [(r.id, recurrence_of(r)) for r in rows]
+    return [
+        PlannedSchedule(r.id, recurrence_of(r), window_of(r, default_window_seconds)) for r in rows
+    ]
 
 
 def fired_occurrences(s: Session, schedule_id: int, since: datetime) -> set[datetime]:

@@ -136,7 +136,9 @@ def _settle_broadcast(s: Session, broadcast_id: int) -> None:
     bc = s.get(Broadcast, broadcast_id)
     if bc is None or bc.state == BroadcastState.CANCELLED:
         return
-    cmds = s.scalars(select(Command).where(Command.broadcast_id == broadcast_id)).all()
+    cmds = s.scalars(
+        select(Command).where(Command.broadcast_id == broadcast_id, Command.type == "play")
+    ).all()
     if not cmds:
         return
     open_ = [c for c in cmds if c.status not in (CommandStatus.DONE, CommandStatus.EXPIRED)]
@@ -158,6 +160,7 @@ def playback_log(
 ) -> list[LogRow]:
     query = (
         select(Command)
+        .where(Command.type == "play")
         .join(Broadcast, Command.broadcast_id == Broadcast.id)
         .options(
             selectinload(Command.speaker).selectinload(Loudspeaker.village),
@@ -199,6 +202,7 @@ def playback_log(
                 started_at=evs["started"].at if "started" in evs else None,
                 finished_at=evs["finished"].at if "finished" in evs else None,
                 detail=detail,
+                drill=bc.drill,
             )
         )
     return rows
@@ -216,16 +220,25 @@ def list_broadcasts(
     if broadcast_id is not None:
         query = query.where(Broadcast.id == broadcast_id)
     bcs = s.scalars(query).all()
-    return [
-        BroadcastView(
-            id=b.id,
-            notice_id=b.notice_id,
-            notice_title=b.notice.title,
-            schedule_id=b.schedule_id,
-            planned_at=b.planned_at,
-            state=b.state,
-            targeted=len(b.commands),
-            finished=sum(1 for c in b.commands if c.outcome == "finished"),
+    views = []
+    for b in bcs:
+        plays = [c for c in b.commands if c.type == "play"]
+        views.append(
+            BroadcastView(
+                id=b.id,
+                notice_id=b.notice_id,
+                notice_title=b.notice.title,
+                schedule_id=b.schedule_id,
+                planned_at=b.planned_at,
+                state=b.state,
+                targeted=len(plays),
+                finished=sum(1 for c in plays if c.outcome == "finished"),
+                priority=b.priority,
+                missed=b.missed,
+                drill=b.drill,
+                severity=b.severity,
+                event_type=b.event_type,
+                cancelled_at=b.cancelled_at,
+            )
         )
-        for b in bcs
-    ]
+    return views

@@ -1,16 +1,18 @@
-"""Occurrence expansion for schedules: pure functions over plain values."""
+"""Occurrence expansion for schedules and quiet-hour checks: pure functions over plain values."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from broadcast.errors import ValidationFailed
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+KINDS = ("once", "daily", "weekly", "every_n_days")
+WEEKDAY_NAMES = ("一", "二", "三", "四", "五", "六", "日")
 
 
 def parse_time_of_day(value: str, field: str = "time_of_day") -> time:
@@ -22,24 +24,52 @@ def parse_time_of_day(value: str, field: str = "time_of_day") -> time:
 
 @dataclass(frozen=True)
 class Recurrence:
-    """What a schedule row says about when it plays.
+    """When a schedule plays.
 
-    ``kind`` is ``once`` (play at ``start_at``) or ``daily`` (play every day at
-    ``time_of_day`` in ``zone``, on or after ``start_at``).
+    - ``once``: at ``start_at``.
+    - ``daily``: every day at ``time_of_day`` (local, in ``zone``).
+    - ``weekly``: on ``weekdays`` (ISO numbers, 1 = Monday) at ``time_of_day``.
+    - ``every_n_days``: every ``interval_days`` days counted from ``start_at``'s local date.
+
+    Repeating kinds start on or after ``start_at``, stop after ``end_date`` (inclusive,
+    local) and skip ``skip_dates`` (holidays).
     """
 
     kind: str
     start_at: datetime
     zone: ZoneInfo
     time_of_day: time | None = None
+    weekdays: frozenset[int] = frozenset()
+    interval_days: int = 1
+    end_date: date | None = None
+    skip_dates: frozenset[date] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if self.start_at.tzinfo is None:
             raise ValueError("start_at must be timezone-aware")
-        if self.kind == "daily" and self.time_of_day is None:
-            raise ValueError("a daily recurrence needs time_of_day")
-        if self.kind not in ("once", "daily"):
+        if self.kind not in KINDS:
             raise ValueError(f"unknown recurrence kind {self.kind!r}")
+        if self.kind != "once" and self.time_of_day is None:
+            raise ValueError(f"a {self.kind} recurrence needs time_of_day")
+        if self.kind == "weekly" and not self.weekdays <= frozenset(range(1, 8)):
+            raise ValueError("weekdays are ISO numbers 1..7")
+        if self.kind == "weekly" and not self.weekdays:
+            raise ValueError("a weekly recurrence needs at least one weekday")
+        if self.interval_days < 1:
+            raise ValueError("interval_days must be at least 1")
+
+    @property
+    def first_date(self) -> date:
+        return self.start_at.astimezone(self.zone).date()
+
+    def _day_matches(self, day: date) -> bool:
+        if day in self.skip_dates:
+            return False
+        if self.kind == "weekly":
+            return day.isoweekday() in self.weekdays
+        if self.kind == "every_n_days":
+            return (day - self.first_date).days % self.interval_days == 0
+        return True
 
     def occurrences(self, after: datetime) -> Iterator[datetime]:
         """Planned instants strictly after ``after``, in order, as UTC datetimes."""
@@ -50,13 +80,16 @@ class Recurrence:
                 yield self.start_at.astimezone(UTC)
             return
         assert self.time_of_day is not None
-        first = max(after, self.start_at - timedelta(microseconds=1))
-        day = first.astimezone(self.zone).date()
+        day = max(after, self.start_at).astimezone(self.zone).date() - timedelta(days=1)
         while True:
+            day += timedelta(days=1)
+            if self.end_date is not None and day > self.end_date:
+                return
+            if not self._day_matches(day):
+                continue
             local = datetime.combine(day, self.time_of_day, tzinfo=self.zone)
             if local > after and local >= self.start_at:
                 yield local.astimezone(UTC)
-            day += timedelta(days=1)
 
     def next_after(self, after: datetime) -> datetime | None:
         return next(self.occurrences(after), None)
@@ -69,3 +102,45 @@ class Recurrence:
                 break
             found.append(occ)
         return found
+
+    def occurs_at(self, instant: datetime) -> bool:
+        return self.next_after(instant - timedelta(microseconds=1)) == instant
+
+    def local_times(self) -> set[time]:
+        """The local times of day at which this recurrence can start."""
+        if self.kind == "once":
+            return {self.start_at.astimezone(self.zone).time().replace(second=0, microsecond=0)}
+        assert self.time_of_day is not None
+        return {self.time_of_day}
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily band in which routine broadcasts never start; may cross midnight."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, value: str, field: str = "quiet_hours") -> QuietHours:
+        """``"22:00-06:00"``; an empty string or ``"-"`` means none (start == end)."""
+        value = value.strip()
+        if value in ("", "-"):
+            return cls(time(0, 0), time(0, 0))
+        parts = [p.strip() for p in value.replace("–", "-").replace("～", "-").split("-")]
+        if len(parts) != 2:
+            raise ValidationFailed(f"静音时段格式应为 22:00-06:00，收到“{value}”", field)
+        return cls(parse_time_of_day(parts[0], field), parse_time_of_day(parts[1], field))
+
+    def contains(self, t: time) -> bool:
+        t = t.replace(second=0, microsecond=0, tzinfo=None)
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def __str__(self) -> str:
+        if self.start == self.end:
+            return "无"
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"

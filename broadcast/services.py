@@ -18,8 +18,7 @@ from broadcast import accounts, media, notices, places, planning, receipts
 from broadcast.accounts import UserView
 from broadcast.errors import ValidationFailed
 from broadcast.keys import KeyPair, b64
-from broadcast.planning import ScheduleRequest
-from broadcast.recurrence import Recurrence
+from broadcast.planning import EmergencyRequest, PlannedSchedule, ScheduleRequest
 from broadcast.settings import Settings
 from broadcast.views import (
     BroadcastView,
@@ -76,6 +75,10 @@ class Services:
     def add_village(self, name: str, code: str) -> VillageView:
         with self._tx() as s:
             return places.add_village(s, name, code, self.now())
+
+    def set_quiet_hours(self, village: str | int, band: str | None) -> VillageView:
+        with self._tx() as s:
+            return places.set_quiet_hours(s, village, band)
 
     def list_villages(self) -> list[VillageView]:
         with self._tx() as s:
@@ -153,14 +156,51 @@ class Services:
 
     # -- schedules and broadcasts ---------------------------------------------------------
     def add_schedule(self, req: ScheduleRequest, created_by: str = "") -> ScheduleView:
-        """Save a schedule. A one-off schedule due now fires at once, without waiting."""
+        """Save a routine schedule. A one-off due now fires at once, without waiting."""
         now = self.now()
+        sched = self.settings.schedule
         with self._tx() as s:
-            view = planning.add_schedule(s, req, self.settings.timezone, created_by, now)
+            view = planning.add_schedule(
+                s, req, self.settings.timezone, sched.quiet_hours, created_by, now
+            )
         if view.kind == "once" and view.start_at <= now + timedelta(seconds=1):
             self.fire(view.id, view.start_at)
         self.on_schedules_changed()
         return view
+
+    def update_schedule(self, schedule_id: int, req: ScheduleRequest) -> ScheduleView:
+        now = self.now()
+        with self._tx() as s:
+            view = planning.update_schedule(
+                s, schedule_id, req, self.settings.timezone, self.settings.schedule.quiet_hours, now
+            )
+        self.on_schedules_changed()
+        return view
+
+    def delete_schedule(self, schedule_id: int) -> None:
+        with self._tx() as s:
+            planning.delete_schedule(s, schedule_id)
+        self.on_schedules_changed()
+
+    def send_emergency(self, req: EmergencyRequest, created_by: str = "") -> BroadcastView:
+        """Send an emergency now: it ignores quiet hours and pre-empts routine playback."""
+        now = self.now()
+        with self._tx() as s:
+            row = planning.add_emergency(s, req, self.settings.timezone, created_by, now)
+            schedule_id, planned = row.id, row.start_at
+        bid = self.fire(schedule_id, planned)
+        assert bid is not None
+        self.on_schedules_changed()
+        return self.list_broadcasts(1, bid)[0]
+
+    def cancel_broadcast(self, broadcast_id: int, cancelled_by: str = "") -> int:
+        """Stop a broadcast everywhere at once (signed stop commands). Returns their count."""
+        stop_ttl = timedelta(seconds=self.settings.commands.stop_ttl_seconds)
+        with self._tx() as s:
+            stops = planning.cancel_broadcast(s, broadcast_id, cancelled_by, self.now(), stop_ttl)
+        self.on_commands()
+        self.on_schedules_changed()
+        return stops
 
     def list_schedules(self) -> list[ScheduleView]:
         with self._tx() as s:
@@ -175,9 +215,9 @@ class Services:
             planning.set_enabled(s, schedule_id, enabled)
         self.on_schedules_changed()
 
-    def enabled_schedules(self) -> list[tuple[int, Recurrence]]:
+    def planned_schedules(self) -> list[PlannedSchedule]:
         with self._tx() as s:
-            return planning.enabled_schedules(s)
+            return planning.planned_schedules(s, self.settings.schedule.window_seconds)
 
     def fired_occurrences(self, schedule_id: int, since: datetime) -> set[datetime]:
         with self._tx() as s:
@@ -185,14 +225,19 @@ class Services:
 
     def fire(self, schedule_id: int, planned_at: datetime) -> int | None:
         """Create the broadcast for one occurrence (idempotent) and wake the gateway."""
-        ttl = timedelta(seconds=self.settings.commands.ttl_seconds)
-        try:
+        sched = self.settings.schedule
+
+        def attempt() -> int | None:
             with self._tx() as s:
-                bid = planning.fire(s, schedule_id, planned_at, self.now(), ttl)
+                return planning.fire(
+                    s, schedule_id, planned_at, self.now(), sched.window_seconds, sched.quiet_hours
+                )
+
+        try:
+            bid = attempt()
         except IntegrityError:
             # A concurrent fire of the same occurrence loses on the unique key: read its id.
-            with self._tx() as s:
-                bid = planning.fire(s, schedule_id, planned_at, self.now(), ttl)
+            bid = attempt()
         if bid is not None:
             self.on_commands()
         return bid

@@ -19,7 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from broadcast.errors import ConfigError
+from broadcast.errors import ConfigError, ValidationFailed
+from broadcast.recurrence import QuietHours
 
 CONFIG_FILE_NAME = "cunxiang.toml"
 
@@ -66,15 +67,29 @@ class AudioSettings(_Section):
 
 
 class CommandSettings(_Section):
-    # How long after its planned start a play command may still be obeyed.
-    ttl_seconds: int = Field(default=900, ge=30)
     # Unacknowledged commands are published again after this many seconds.
     resend_seconds: int = Field(default=15, ge=1)
+    # A stop (cancel) command is obeyed at most this long after it is issued.
+    stop_ttl_seconds: int = Field(default=300, ge=30)
 
 
 class ScheduleSettings(_Section):
-    # An occurrence found overdue (after downtime) still plays if it is at most this late.
-    grace_seconds: int = Field(default=300, ge=0)
+    # Default validity window: how late an occurrence may still start (also the expiry of
+    # its play commands). After downtime, older occurrences are recorded as missed.
+    window_seconds: int = Field(default=900, ge=30, le=24 * 3600)
+    # Routine broadcasts never start inside these local hours (per village overridable).
+    quiet_hours: str = "22:00-06:00"
+    # How far back the scheduler looks for occurrences to record as missed.
+    missed_lookback_hours: int = Field(default=48, ge=1, le=24 * 31)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _band(cls, value: str) -> str:
+        try:
+            QuietHours.parse(value)
+        except ValidationFailed as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
 
 class Settings(BaseSettings):

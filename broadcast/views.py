@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -67,6 +67,14 @@ class ScheduleView:
     enabled: bool
     village_names: list[str]
     next_at: datetime | None
+    weekdays: list[int] = field(default_factory=list)
+    interval_days: int = 1
+    end_date: date | None = None
+    skip_dates: list[date] = field(default_factory=list)
+    window_seconds: int | None = None
+    drill: bool = False
+    severity: int | None = None
+    event_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ class LogRow:
     started_at: datetime | None
     finished_at: datetime | None
     detail: str
+    drill: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -131,3 +140,9 @@ class BroadcastView:
     state: int
     targeted: int
     finished: int
+    priority: int = 50
+    missed: bool = False
+    drill: bool = False
+    severity: int | None = None
+    event_type: str | None = None
+    cancelled_at: datetime | None = None

@@ -27,7 +27,7 @@ def job_id(schedule_id: int) -> str:
 class BroadcastScheduler:
     def __init__(self, services: Services, resync_seconds: int = 30) -> None:
         self.services = services
-        self.grace = timedelta(seconds=services.settings.schedule.grace_seconds)
+        self.lookback = timedelta(hours=services.settings.schedule.missed_lookback_hours)
         self.resync_seconds = resync_seconds
         self._lock = threading.Lock()
         self._aps = BackgroundScheduler(
@@ -37,7 +37,7 @@ class BroadcastScheduler:
                 "coalesce": True,
                 "max_instances": 1,
                 # Generous: a busy pool must not drop a due occurrence.
-                "misfire_grace_time": max(60, int(self.grace.total_seconds())),
+                "misfire_grace_time": services.settings.schedule.window_seconds,
             },
         )
         self._aps.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
@@ -60,19 +60,20 @@ class BroadcastScheduler:
         logger.info("scheduler stopped")
 
     def sync(self) -> None:
-        """Fire what is overdue inside the grace window; arm one job per schedule."""
+        """Fire what is due inside its window, record what was missed, arm the next jobs."""
         with self._lock:
             now = self.services.now()
             wanted: set[str] = set()
-            for schedule_id, rec in self.services.enabled_schedules():
-                fired = self.services.fired_occurrences(schedule_id, now - self.grace)
-                decision = plan(rec, now, self.grace, fired)
-                for planned in decision.overdue:
-                    logger.info("catching up schedule %s at %s", schedule_id, planned)
-                    self.services.fire(schedule_id, planned)
+            for ps in self.services.planned_schedules():
+                since = now - max(self.lookback, ps.window)
+                fired = self.services.fired_occurrences(ps.id, since)
+                decision = plan(ps.recurrence, now, ps.window, fired, self.lookback)
+                for planned in decision.missed + decision.due:
+                    logger.info("catching up schedule %s at %s", ps.id, planned.isoformat())
+                    self.services.fire(ps.id, planned)
                 if decision.next_at is not None:
-                    wanted.add(job_id(schedule_id))
-                    self._arm(schedule_id, decision.next_at)
+                    wanted.add(job_id(ps.id))
+                    self._arm(ps.id, decision.next_at)
             for job in self._aps.get_jobs():
                 if job.id != RESYNC_JOB and job.id not in wanted:
                     self._aps.remove_job(job.id)

@@ -44,7 +44,7 @@ BROADCAST_STATES = {
     BroadcastState.CANCELLED: "已取消",
 }
 KIND_LABELS = {"once": "一次", "daily": "每天"}
-PRIORITY_CHOICES = ((50, "普通"), (70, "重要"), (90, "紧急"))
+PRIORITY_CHOICES = ((50, "普通"), (70, "重要"), (80, "很重要"))
 REPEAT_CHOICES = (1, 2, 3)
 
 # Badge colour classes (see app.css).

@@ -35,7 +35,7 @@ def test_receipts_are_verified_recorded_once_and_garbage_is_dropped(
     wire = gateway.encode(cmd)
     got = protocol.verify_command(wire, prov.server_keys, "hexi-01", epoch_ms(services.now()))
     assert got.play is not None and got.play.sha256 == notice.audio_sha256
-    assert got.expires_at - got.not_before == settings.commands.ttl_seconds * 1000
+    assert got.expires_at - got.not_before == settings.schedule.window_seconds * 1000
 
     def event(kind: str, key_b64: str = prov.private_key_b64) -> bytes:
         ev = protocol.Event(cmd.id, "hexi-01", kind, epoch_ms(services.now()))

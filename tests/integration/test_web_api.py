@@ -234,7 +234,7 @@ def test_schedule_at_and_daily(client: FlaskClient) -> None:
             "notice_id": notice_id,
             "villages": [1],
             "at": "2025-03-01T12:00:00+08:00",
-            "priority": 90,
+            "priority": 80,
         },
     )
     assert at.status_code == 201, at.text
@@ -260,7 +260,7 @@ def test_schedule_at_and_daily(client: FlaskClient) -> None:
         ({"at": "2025-03-01T09:00:00+08:00"}, "at"),
         ({"kind": "daily"}, "time_of_day"),
         ({"kind": "daily", "time_of_day": "7.30"}, "time_of_day"),
-        ({"kind": "weekly"}, "kind"),
+        ({"kind": "hourly"}, "kind"),
         ({"repeat": 11}, "repeat"),
         ({"volume": "loud"}, "volume"),
         ({"colour": "red"}, "colour"),

@@ -279,7 +279,7 @@ def test_play_at_a_local_time(client: FlaskClient, services: Services, village: 
             "villages": [str(village)],
             "when": "at",
             "at": "2025-03-01T11:30",
-            "priority": "90",
+            "priority": "80",
             "volume": "65",
             "csrf_token": token,
         },
@@ -288,7 +288,7 @@ def test_play_at_a_local_time(client: FlaskClient, services: Services, village: 
     assert resp.headers["Location"] == "/schedules"
     (schedule,) = services.list_schedules()
     assert schedule.start_at == datetime(2025, 3, 1, 3, 30, tzinfo=UTC)
-    assert (schedule.priority, schedule.volume) == (90, 65)
+    assert (schedule.priority, schedule.volume) == (80, 65)
     assert services.list_broadcasts() == []
     listing = client.get("/schedules").text
     assert "2025-03-01 11:30" in listing
