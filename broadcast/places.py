@@ -40,7 +40,7 @@ def set_quiet_hours(s: Session, ref: str | int, band: str | None) -> VillageView
     if band is not None:
         band = str(QuietHours.parse(band, "quiet_hours")) if band.strip() != "-" else "-"
     village.quiet_hours = band
-    return VillageView(village.id, village.code, village.name)
+    return VillageView(village.id, village.code, village.name, quiet_hours=band)
 
 
 def find_village(s: Session, ref: str | int) -> Village:
@@ -66,7 +66,7 @@ def list_villages(s: Session) -> list[VillageView]:
         )
     }
     return [
-        VillageView(v.id, v.code, v.name, counts.get(v.id, 0), online.get(v.id, 0))
+        VillageView(v.id, v.code, v.name, counts.get(v.id, 0), online.get(v.id, 0), v.quiet_hours)
         for v in s.scalars(select(Village).order_by(Village.code))
     ]
 

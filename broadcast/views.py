@@ -14,6 +14,8 @@ class VillageView:
     name: str
     speaker_count: int = 0
     online_count: int = 0
+    # The village's own quiet hours ("22:00-06:00", "-" for none), None = the default.
+    quiet_hours: str | None = None
 
 
 @dataclass(frozen=True)
