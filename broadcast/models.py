@@ -160,6 +160,8 @@ class Schedule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
+    # Bumped on every change, so that schedulers in other processes notice it.
+    updated_at: Mapped[datetime | None]
 
     notice: Mapped[Notice] = relationship()
     villages: Mapped[list[Village]] = relationship(secondary="schedule_villages")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from broadcast.errors import NotFound, ValidationFailed
@@ -215,6 +215,7 @@ def _apply(
     row.volume = req.volume
     row.window_seconds = req.window_minutes * 60 if req.window_minutes else None
     row.villages = list(villages.values())
+    row.updated_at = now
 
 
 def add_schedule(
@@ -287,6 +288,7 @@ def add_emergency(
         enabled=True,
         created_by=created_by,
         created_at=now,
+        updated_at=now,
         villages=list(villages.values()),
     )
     s.add(row)
@@ -310,8 +312,18 @@ def list_schedules(s: Session, now: datetime) -> list[ScheduleView]:
     return [schedule_view(r, now) for r in rows]
 
 
-def set_enabled(s: Session, schedule_id: int, enabled: bool) -> None:
-    _get(s, schedule_id).enabled = enabled
+def set_enabled(s: Session, schedule_id: int, enabled: bool, now: datetime) -> None:
+    row = _get(s, schedule_id)
+    row.enabled = enabled
+    row.updated_at = now
+
+
+def schedules_signature(s: Session) -> tuple[int, int, str]:
+    """Changes whenever a schedule is added, edited, enabled, disabled or deleted."""
+    count, max_id, last = s.execute(
+        select(func.count(Schedule.id), func.max(Schedule.id), func.max(Schedule.updated_at))
+    ).one()
+    return (int(count), int(max_id or 0), str(last))
 
 
 def fire(
@@ -455,6 +467,7 @@ def cancel_broadcast(
         schedule = s.get(Schedule, bc.schedule_id)
         if schedule is not None and schedule.kind == ScheduleKind.ONCE:
             schedule.enabled = False
+            schedule.updated_at = now
     stops = 0
     plays = s.scalars(
         select(Command).where(Command.broadcast_id == bc.id, Command.type == "play")

@@ -212,8 +212,12 @@ class Services:
 
     def set_schedule_enabled(self, schedule_id: int, enabled: bool) -> None:
         with self._tx() as s:
-            planning.set_enabled(s, schedule_id, enabled)
+            planning.set_enabled(s, schedule_id, enabled, self.now())
         self.on_schedules_changed()
+
+    def schedules_signature(self) -> tuple[int, int, str]:
+        with self._tx() as s:
+            return planning.schedules_signature(s)
 
     def planned_schedules(self) -> list[PlannedSchedule]:
         with self._tx() as s:

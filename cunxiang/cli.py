@@ -16,6 +16,7 @@ from broadcast.errors import CunxiangError
 from broadcast.planning import ScheduleRequest
 from broadcast.services import Services
 from broadcast.settings import Settings, load_settings
+from cunxiang.server import ROLES
 from devices.speaker import ConfigFileError
 
 logger = logging.getLogger("cunxiang")
@@ -75,8 +76,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cunxiang.server import running, wait_for_signal
 
     settings = _settings(args)
-    with running(settings, simulate_dir=settings.speakers_dir if args.simulate else None) as run:
-        print(f"Cunxiang panel: {run.url}", flush=True)
+    simulate_dir = settings.speakers_dir if args.simulate else None
+    with running(settings, role=args.role, simulate_dir=simulate_dir) as run:
+        if run.http is not None:
+            print(f"Cunxiang panel: {run.url}", flush=True)
+        if run.dispatcher is not None and not run.dispatcher.active.is_set():
+            print("waiting to take over as the active scheduler", flush=True)
         wait_for_signal()
     return 0
 
@@ -270,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", cmd_serve, "run the panel, API, scheduler and gateway")
     serve.add_argument(
         "--simulate", action="store_true", help="also simulate provisioned loudspeakers"
+    )
+    serve.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all (default), web (panel and API only) or scheduler (broker, gateway, scheduler)",
     )
     add("demo", cmd_demo, "seed a sample township and run it with simulated loudspeakers")
     add("check-config", cmd_check_config, "validate the settings and exit")

@@ -7,6 +7,7 @@ event, state and availability topics.
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import logging
 import os
@@ -22,6 +23,7 @@ from devices.protocol import Topics
 logger = logging.getLogger(__name__)
 
 SERVER_USERNAME = "cunxiang-server"
+PR_SET_PDEATHSIG = 1
 
 
 class BrokerError(Exception):
@@ -135,6 +137,7 @@ class PrivateBroker:
     def start(self, speakers: Iterable[tuple[str, str]], timeout: float = 15.0) -> None:
         """Start mosquitto and return once it accepts connections (read from its log)."""
         self.write_files(speakers)
+        stop_stale_broker(self.pid_path, self.executable)
         proc = subprocess.Popen(
             [self.executable, "-c", str(self.conf_path)],
             stdin=subprocess.DEVNULL,
@@ -142,6 +145,8 @@ class PrivateBroker:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # If the server dies, even by kill -9, its private broker goes with it.
+            preexec_fn=_die_with_parent,
         )
         self._proc = proc
         ready = threading.Event()
@@ -186,6 +191,35 @@ class PrivateBroker:
         if proc.stderr is not None:
             proc.stderr.close()
         logger.info("private mosquitto stopped")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_stale_broker(pid_path: Path, executable: str) -> None:
+    """Stop a private broker left running by a server that crashed (it holds our port)."""
+    try:
+        pid = int(pid_path.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return
+    if Path(executable).name.encode() not in cmdline.split(b"\0")[0]:
+        return
+    logger.warning("stopping a stale private broker (pid %s)", pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            threading.Event().wait(0.05)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 def signal_running_broker(pid_path: Path) -> bool:

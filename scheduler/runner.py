@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -25,8 +25,13 @@ def job_id(schedule_id: int) -> str:
 
 
 class BroadcastScheduler:
-    def __init__(self, services: Services, resync_seconds: int = 30) -> None:
+    def __init__(
+        self, services: Services, watch_seconds: float = 2.0, resync_seconds: int = 60
+    ) -> None:
         self.services = services
+        self.watch_seconds = watch_seconds
+        self._signature: tuple[int, int, str] | None = None
+        self._last_sync = datetime.min.replace(tzinfo=UTC)
         self.lookback = timedelta(hours=services.settings.schedule.missed_lookback_hours)
         self.resync_seconds = resync_seconds
         self._lock = threading.Lock()
@@ -45,9 +50,9 @@ class BroadcastScheduler:
     def start(self) -> None:
         self.sync()
         self._aps.add_job(
-            self.sync,
+            self.watch,
             "interval",
-            seconds=self.resync_seconds,
+            seconds=self.watch_seconds,
             id=RESYNC_JOB,
             replace_existing=True,
         )
@@ -59,10 +64,19 @@ class BroadcastScheduler:
             self._aps.shutdown(wait=True)
         logger.info("scheduler stopped")
 
+    def watch(self) -> None:
+        """Cheap check for schedule changes made by other processes; full sync now and then."""
+        signature = self.services.schedules_signature()
+        stale = self.services.now() - self._last_sync >= timedelta(seconds=self.resync_seconds)
+        if signature != self._signature or stale:
+            self.sync()
+
     def sync(self) -> None:
         """Fire what is due inside its window, record what was missed, arm the next jobs."""
         with self._lock:
+            self._signature = self.services.schedules_signature()
             now = self.services.now()
+            self._last_sync = now
             wanted: set[str] = set()
             for ps in self.services.planned_schedules():
                 since = now - max(self.lookback, ps.window)

@@ -125,7 +125,14 @@ def test_basic_failures_are_rate_limited(client: FlaskClient) -> None:
 def test_basic_auth_reads(client: FlaskClient) -> None:
     villages = json_of(client.get("/api/v1/villages", headers=basic()))["villages"]
     assert villages == [
-        {"id": 1, "code": "dc", "name": "东村", "speaker_count": 1, "online_count": 0}
+        {
+            "id": 1,
+            "code": "dc",
+            "name": "东村",
+            "speaker_count": 1,
+            "online_count": 0,
+            "quiet_hours": None,
+        }
     ]
     (speaker,) = json_of(client.get("/api/v1/speakers", headers=basic()))["speakers"]
     assert speaker["id"] == "dc-01" and speaker["online"] is False

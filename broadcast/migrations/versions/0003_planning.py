@@ -33,6 +33,9 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("severity", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("event_type", sa.String(64), nullable=True))
+        batch.add_column(
+            sa.Column("updated_at", broadcast.models.UTCDateTime(timezone=True), nullable=True)
+        )
     with op.batch_alter_table("broadcasts") as batch:
         batch.add_column(
             sa.Column("missed", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -54,6 +57,7 @@ def downgrade() -> None:
             batch.drop_column(column)
     with op.batch_alter_table("schedules") as batch:
         for column in (
+            "updated_at",
             "event_type",
             "severity",
             "drill",
