@@ -34,8 +34,12 @@ class Server:
             env["CUNXIANG_DATABASE_URL"] = settings.database_url.get_secret_value()
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cunxiang.cli", "--data-dir", str(settings.data_dir)]
-            + ["serve", "--role", "scheduler"],
+            [
+                sys.executable,
+                "-m",
+                "cunxiang.cli",
+                *("--data-dir", str(settings.data_dir), "serve", "--role", "scheduler"),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
