@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from broadcast.models import (
 )
 from broadcast.notices import get_notice
 from broadcast.places import find_village
+from broadcast.preview import Slot, VillageFacts, play_length
 from broadcast.recurrence import QuietHours, Recurrence, parse_time_of_day
 from broadcast.views import ScheduleView
 
@@ -487,6 +489,54 @@ def cancel_broadcast(
     s.flush()
     logger.warning("broadcast %s cancelled by %s: %d stop commands", bc.id, cancelled_by, stops)
     return stops
+
+
+def preview_slots(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    default_window_seconds: int,
+    default_quiet: str,
+    audio_exists: Callable[[str], bool],
+    zone_key: str,
+    village_ids: list[int] | None = None,
+) -> tuple[list[Slot], dict[int, VillageFacts]]:
+    """Every occurrence of every enabled schedule in (start, end], per target village."""
+    slots: list[Slot] = []
+    seen: dict[int, Village] = {}
+    rows = s.scalars(select(Schedule).where(Schedule.enabled.is_(True)).order_by(Schedule.id))
+    for row in rows:
+        rec = recurrence_of(row)
+        notice = row.notice
+        missing = not audio_exists(notice.audio_sha256)
+        for village in row.villages:
+            if village_ids is not None and village.id not in village_ids:
+                continue
+            seen[village.id] = village
+            for planned in rec.between(start, end):
+                slots.append(
+                    Slot(
+                        schedule_id=row.id,
+                        notice_title=notice.title,
+                        village_id=village.id,
+                        village_name=village.name,
+                        planned_at=planned,
+                        duration=play_length(notice.audio_duration_ms, row.repeat),
+                        priority=row.priority,
+                        window=window_of(row, default_window_seconds),
+                        audio_missing=missing,
+                    )
+                )
+    facts = {}
+    for village in seen.values():
+        active = [sp for sp in village.speakers if sp.revoked_at is None]
+        facts[village.id] = VillageFacts(
+            quiet=quiet_hours_of(village, default_quiet),
+            zone_key=zone_key,
+            speakers=len(active),
+            offline=sum(1 for sp in active if not sp.online),
+        )
+    return slots, facts
 
 
 def planned_schedules(s: Session, default_window_seconds: int) -> list[PlannedSchedule]:

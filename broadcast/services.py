@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audio import AudioCache, AudioError, RenderedAudio, Renderer, RenderOptions
-from broadcast import accounts, media, notices, places, planning, receipts
+from broadcast import accounts, media, notices, places, planning, preview, receipts
 from broadcast.accounts import UserView
 from broadcast.errors import ValidationFailed
 from broadcast.keys import KeyPair, b64
 from broadcast.planning import EmergencyRequest, PlannedSchedule, ScheduleRequest
+from broadcast.preview import PlannedPlay
 from broadcast.settings import Settings
 from broadcast.views import (
     BroadcastView,
@@ -79,6 +80,11 @@ class Services:
     def set_quiet_hours(self, village: str | int, band: str | None) -> VillageView:
         with self._tx() as s:
             return places.set_quiet_hours(s, village, band)
+
+    def find_village(self, ref: str | int) -> VillageView:
+        with self._tx() as s:
+            v = places.find_village(s, ref)
+            return VillageView(v.id, v.code, v.name, quiet_hours=v.quiet_hours)
 
     def list_villages(self) -> list[VillageView]:
         with self._tx() as s:
@@ -214,6 +220,29 @@ class Services:
         with self._tx() as s:
             planning.set_enabled(s, schedule_id, enabled, self.now())
         self.on_schedules_changed()
+
+    def preview_plan(
+        self, first_day: date, days: int = 1, village_ids: list[int] | None = None
+    ) -> list[PlannedPlay]:
+        """What will play where from ``first_day`` (local) for ``days`` days, with problems."""
+        if not 1 <= days <= 31:
+            raise ValidationFailed("预览天数须在 1–31 之间", "days")
+        zone = self.settings.zone
+        start = datetime.combine(first_day, datetime.min.time(), tzinfo=zone)
+        end = start + timedelta(days=days)
+        sched = self.settings.schedule
+        with self._tx() as s:
+            slots, facts = planning.preview_slots(
+                s,
+                start - timedelta(microseconds=1),
+                end - timedelta(microseconds=1),
+                sched.window_seconds,
+                sched.quiet_hours,
+                lambda sha: self.cache.path_for(sha) is not None,
+                self.settings.timezone,
+                village_ids,
+            )
+        return preview.arrange(slots, facts)
 
     def schedules_signature(self) -> tuple[int, int, str]:
         with self._tx() as s:

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -245,6 +245,30 @@ def cmd_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    services = _services(args)
+    zone = services.settings.zone
+    try:
+        first = (
+            date.fromisoformat(args.date) if args.date else services.now().astimezone(zone).date()
+        )
+    except ValueError as exc:
+        raise CliError(f"--date: not a date (YYYY-MM-DD): {args.date!r}") from exc
+    village_ids = None
+    if args.village:
+        village_ids = [services.find_village(v).id for v in args.village.split(",") if v.strip()]
+    plays = services.preview_plan(first, args.days, village_ids)
+    print("village\tstart\tend\tpriority\tnotice\tproblems")
+    for p in plays:
+        start = p.start_at.astimezone(zone).strftime("%m-%d %H:%M:%S")
+        end = p.end_at.astimezone(zone).strftime("%H:%M:%S")
+        cells = (p.slot.village_name, start, end, str(p.slot.priority), p.slot.notice_title)
+        print("\t".join((*cells, "；".join(p.problems) or "-")))
+    problems = sum(1 for p in plays if p.problems)
+    print(f"{len(plays)} plays, {problems} with problems", file=sys.stderr)
+    return 1 if problems and args.strict else 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"configuration ok (data directory {settings.data_dir})")
@@ -341,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = add("simulate", cmd_simulate, "run simulated loudspeakers from provisioning files")
     sim.add_argument("--speakers-dir", type=Path)
+
+    plan = add("plan", cmd_plan, "preview what will play where, with conflicts and problems")
+    plan.add_argument("--date", help="first local day, YYYY-MM-DD (default today)")
+    plan.add_argument("--days", type=int, default=1, help="how many days (1-31)")
+    plan.add_argument("--village", help="comma-separated village ids, codes or names")
+    plan.add_argument("--strict", action="store_true", help="exit 1 if any play has a problem")
 
     log = add("log", cmd_log, "print the playback log")
     log.add_argument("--broadcast", type=int)
