@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -78,17 +79,68 @@ class CommandStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # withdrawn by the server before the loudspeaker finished it
 
 
+class Area(Base):
+    """A county or a town, with its 12-digit area code (zero-padded below its level)."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    level: Mapped[str] = mapped_column(String(8))  # county, town
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    created_at: Mapped[datetime]
+
+
 class Village(Base):
     __tablename__ = "villages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     # "22:00-06:00"; None means the configured default.
     quiet_hours: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
 
     speakers: Mapped[list[Loudspeaker]] = relationship(back_populates="village")
+    groups: Mapped[list[VillagerGroup]] = relationship(back_populates="village")
+
+
+class VillagerGroup(Base):
+    """A villager group (村民小组) inside a village."""
+
+    __tablename__ = "villager_groups"
+    __table_args__ = (UniqueConstraint("village_id", "name", name="uq_group_village_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+    village: Mapped[Village] = relationship(back_populates="groups")
+
+
+class ZoneVillage(Base):
+    __tablename__ = "zone_villages"
+
+    zone_id: Mapped[int] = mapped_column(
+        ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True
+    )
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class Zone(Base):
+    """A named set of villages, e.g. 沿河村庄 for flood warnings."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+
+    villages: Mapped[list[Village]] = relationship(secondary="zone_villages")
 
 
 class Loudspeaker(Base):
@@ -96,7 +148,12 @@ class Loudspeaker(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("villager_groups.id"), index=True)
     name: Mapped[str] = mapped_column(String(100), default="")
+    # Where it hangs, in words (村委会楼顶) and optionally as coordinates.
+    location: Mapped[str] = mapped_column(String(200), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     public_key: Mapped[str] = mapped_column(String(64))  # base64 raw Ed25519 key
     mqtt_password_hash: Mapped[str] = mapped_column(String(200))  # mosquitto $7$ format
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -129,6 +186,33 @@ class ScheduleVillage(Base):
         ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
     )
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class ScheduleZone(Base):
+    __tablename__ = "schedule_zones"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id"), primary_key=True)
+
+
+class ScheduleGroup(Base):
+    __tablename__ = "schedule_groups"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(ForeignKey("villager_groups.id"), primary_key=True)
+
+
+class ScheduleSpeaker(Base):
+    __tablename__ = "schedule_speakers"
+
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    speaker_id: Mapped[str] = mapped_column(ForeignKey("loudspeakers.id"), primary_key=True)
 
 
 class Schedule(Base):
@@ -164,7 +248,11 @@ class Schedule(Base):
     updated_at: Mapped[datetime | None]
 
     notice: Mapped[Notice] = relationship()
+    # Targets, resolved to loudspeakers when an occurrence fires.
     villages: Mapped[list[Village]] = relationship(secondary="schedule_villages")
+    zones: Mapped[list[Zone]] = relationship(secondary="schedule_zones")
+    groups: Mapped[list[VillagerGroup]] = relationship(secondary="schedule_groups")
+    speakers: Mapped[list[Loudspeaker]] = relationship(secondary="schedule_speakers")
 
 
 class Broadcast(Base):

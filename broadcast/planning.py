@@ -23,11 +23,14 @@ from broadcast.models import (
     Schedule,
     ScheduleKind,
     Village,
+    VillagerGroup,
+    Zone,
 )
 from broadcast.notices import get_notice
 from broadcast.places import find_village
 from broadcast.preview import Slot, VillageFacts, play_length
 from broadcast.recurrence import QuietHours, Recurrence, parse_time_of_day
+from broadcast.regions import find_group, find_zone
 from broadcast.views import ScheduleView
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,10 @@ class ScheduleRequest:
     end_date: date | None = None  # repeating kinds: last local day (inclusive)
     skip_dates: list[date] = field(default_factory=list)
     window_minutes: int | None = None  # validity window; None = configured default
+    # More targets besides ``villages``: named zones, villager groups, single loudspeakers.
+    zones: list[str | int] = field(default_factory=list)
+    groups: list[str | int] = field(default_factory=list)
+    speakers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class EmergencyRequest:
     priority: int = 95
     repeat: int = 2
     volume: int = 100
+    zones: list[str | int] = field(default_factory=list)
+    groups: list[str | int] = field(default_factory=list)
+    speakers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,9 @@ def schedule_view(row: Schedule, now: datetime) -> ScheduleView:
         volume=row.volume,
         enabled=row.enabled,
         village_names=[v.name for v in row.villages],
+        zone_names=[z.name for z in row.zones],
+        group_names=[f"{g.village.name}{g.name}" for g in row.groups],
+        speaker_ids=[sp.id for sp in row.speakers],
         next_at=rec.next_after(now) if row.enabled else None,
         weekdays=sorted(rec.weekdays),
         interval_days=row.interval_days,
@@ -147,9 +160,7 @@ def _apply(
 ) -> None:
     """Validate ``req`` and write it into ``row`` (new or edited)."""
     row.notice = get_notice(s, req.notice_id)
-    if not req.villages:
-        raise ValidationFailed("请至少选择一个村", "villages")
-    villages = {v.id: v for v in (find_village(s, ref) for ref in req.villages)}
+    targets = _resolve(s, req.villages, req.zones, req.groups, req.speakers)
     _check_range(req.priority, 0, EMERGENCY_PRIORITY - 1, "priority", "例行广播优先级")
     _check_range(req.repeat, 1, 10, "repeat", "重复次数")
     _check_range(req.volume, 0, 100, "volume", "音量")
@@ -196,7 +207,7 @@ def _apply(
     if kind != ScheduleKind.ONCE and rec.next_after(now) is None:
         raise ValidationFailed("按此设置不会再播放（检查日期范围和跳过日期）", "end_date")
     # Routine broadcasts never start inside a village's quiet hours.
-    for village in villages.values():
+    for village in targets.all_villages():
         quiet = quiet_hours_of(village, default_quiet)
         for t in rec.local_times():
             if quiet.contains(t):
@@ -216,7 +227,7 @@ def _apply(
     row.repeat = req.repeat
     row.volume = req.volume
     row.window_seconds = req.window_minutes * 60 if req.window_minutes else None
-    row.villages = list(villages.values())
+    targets.assign(row)
     row.updated_at = now
 
 
@@ -262,9 +273,7 @@ def add_emergency(
 ) -> Schedule:
     """An emergency: a one-off schedule at ``now`` that ignores quiet hours."""
     notice = get_notice(s, req.notice_id)
-    if not req.villages:
-        raise ValidationFailed("请至少选择一个村", "villages")
-    villages = {v.id: v for v in (find_village(s, ref) for ref in req.villages)}
+    targets = _resolve(s, req.villages, req.zones, req.groups, req.speakers)
     if req.severity not in SEVERITY_NAMES:
         raise ValidationFailed("请选择事件级别（I–IV 级）", "severity")
     event_type = req.event_type.strip()
@@ -291,8 +300,8 @@ def add_emergency(
         created_by=created_by,
         created_at=now,
         updated_at=now,
-        villages=list(villages.values()),
     )
+    targets.assign(row)
     s.add(row)
     s.flush()
     return row
@@ -382,20 +391,7 @@ def fire(
             now - planned_at,
         )
         return bc.id
-    emergency = row.priority >= EMERGENCY_PRIORITY
-    village_ids = []
-    for village in row.villages:
-        local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
-        if not emergency and quiet_hours_of(village, default_quiet).contains(local):
-            logger.warning("broadcast %s skips %s: inside its quiet hours", bc.id, village.name)
-            continue
-        village_ids.append(village.id)
-    speakers = s.scalars(
-        select(Loudspeaker)
-        .where(Loudspeaker.village_id.in_(village_ids), Loudspeaker.revoked_at.is_(None))
-        .order_by(Loudspeaker.id)
-        .with_for_update()
-    ).all()
+    speakers = _target_speakers(s, row, planned_at, default_quiet, bc.id)
     notice = row.notice
     params: dict[str, object] = {
         "broadcast_id": bc.id,
@@ -419,6 +415,85 @@ def fire(
         " (drill)" if row.drill else "",
     )
     return bc.id
+
+
+@dataclass
+class _Targets:
+    villages: list[Village]
+    zones: list[Zone]
+    groups: list[VillagerGroup]
+    speakers: list[Loudspeaker]
+
+    def all_villages(self) -> list[Village]:
+        found = {v.id: v for v in self.villages}
+        for zone in self.zones:
+            found.update((v.id, v) for v in zone.villages)
+        for group in self.groups:
+            found[group.village_id] = group.village
+        for sp in self.speakers:
+            found[sp.village_id] = sp.village
+        return list(found.values())
+
+    def assign(self, row: Schedule) -> None:
+        row.villages, row.zones = self.villages, self.zones
+        row.groups, row.speakers = self.groups, self.speakers
+
+
+def _resolve(
+    s: Session,
+    villages: list[str | int],
+    zones: list[str | int],
+    groups: list[str | int],
+    speakers: list[str],
+) -> _Targets:
+    if not (villages or zones or groups or speakers):
+        raise ValidationFailed("请至少选择一个村、区域、小组或喇叭", "villages")
+    found_speakers = []
+    for sid in speakers:
+        sp = s.get(Loudspeaker, sid)
+        if sp is None or sp.revoked_at is not None:
+            raise NotFound(f"找不到喇叭 {sid}")
+        found_speakers.append(sp)
+    return _Targets(
+        villages=list({v.id: v for v in (find_village(s, r) for r in villages)}.values()),
+        zones=list({z.id: z for z in (find_zone(s, r) for r in zones)}.values()),
+        groups=list({g.id: g for g in (find_group(s, r) for r in groups)}.values()),
+        speakers=list({sp.id: sp for sp in found_speakers}.values()),
+    )
+
+
+def _target_speakers(
+    s: Session, row: Schedule, planned_at: datetime, default_quiet: str, broadcast_id: int
+) -> list[Loudspeaker]:
+    """The loudspeakers an occurrence plays on, resolved now; routine broadcasts skip
+    loudspeakers whose village is inside its quiet hours."""
+    village_ids = {v.id for v in row.villages}
+    for zone in row.zones:
+        village_ids.update(v.id for v in zone.villages)
+    group_ids = {g.id for g in row.groups}
+    speaker_ids = {sp.id for sp in row.speakers}
+    candidates = s.scalars(
+        select(Loudspeaker)
+        .where(
+            Loudspeaker.revoked_at.is_(None),
+            Loudspeaker.village_id.in_(village_ids)
+            | Loudspeaker.group_id.in_(group_ids)
+            | Loudspeaker.id.in_(speaker_ids),
+        )
+        .order_by(Loudspeaker.id)
+        .with_for_update()
+    ).all()
+    if row.priority >= EMERGENCY_PRIORITY:
+        return list(candidates)
+    local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
+    quiet_villages = {
+        sp.village.id
+        for sp in candidates
+        if quiet_hours_of(sp.village, default_quiet).contains(local)
+    }
+    for vid in quiet_villages:
+        logger.warning("broadcast %s skips village %s: inside its quiet hours", broadcast_id, vid)
+    return [sp for sp in candidates if sp.village_id not in quiet_villages]
 
 
 def _add_command(
@@ -509,7 +584,7 @@ def preview_slots(
         rec = recurrence_of(row)
         notice = row.notice
         missing = not audio_exists(notice.audio_sha256)
-        for village in row.villages:
+        for village in _Targets(row.villages, row.zones, row.groups, row.speakers).all_villages():
             if village_ids is not None and village.id not in village_ids:
                 continue
             seen[village.id] = village

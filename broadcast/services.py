@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audio import AudioCache, AudioError, RenderedAudio, Renderer, RenderOptions
-from broadcast import accounts, media, notices, places, planning, preview, receipts
+from broadcast import accounts, media, notices, places, planning, preview, receipts, regions
 from broadcast.accounts import UserView
 from broadcast.errors import ValidationFailed
 from broadcast.keys import KeyPair, b64
@@ -80,6 +80,52 @@ class Services:
     def set_quiet_hours(self, village: str | int, band: str | None) -> VillageView:
         with self._tx() as s:
             return places.set_quiet_hours(s, village, band)
+
+    # -- regions: counties and towns, villager groups, zones -------------------------------
+    def add_area(
+        self, level: str, code: str, name: str, parent_code: str | None = None
+    ) -> regions.AreaView:
+        with self._tx() as s:
+            return regions.add_area(s, level, code, name, parent_code, self.now())
+
+    def list_areas(self) -> list[regions.AreaView]:
+        with self._tx() as s:
+            return regions.list_areas(s)
+
+    def place_village(self, village: str | int, town_code: str) -> None:
+        with self._tx() as s:
+            regions.place_village(s, village, town_code)
+
+    def add_group(self, village: str | int, name: str, code: str) -> regions.GroupView:
+        with self._tx() as s:
+            return regions.add_group(s, village, name, code, self.now())
+
+    def assign_speaker(
+        self,
+        speaker_id: str,
+        group: str | int | None = None,
+        location: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> None:
+        with self._tx() as s:
+            regions.assign_speaker(s, speaker_id, group, location, latitude, longitude)
+
+    def save_zone(
+        self, name: str, villages: list[str | int], zone_id: int | None = None
+    ) -> regions.ZoneView:
+        with self._tx() as s:
+            view = regions.save_zone(s, name, villages, self.now(), zone_id)
+        self.on_schedules_changed()
+        return view
+
+    def list_zones(self) -> list[regions.ZoneView]:
+        with self._tx() as s:
+            return regions.list_zones(s)
+
+    def delete_zone(self, zone: str | int) -> None:
+        with self._tx() as s:
+            regions.delete_zone(s, zone)
 
     def find_village(self, ref: str | int) -> VillageView:
         with self._tx() as s:

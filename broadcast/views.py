@@ -69,6 +69,9 @@ class ScheduleView:
     enabled: bool
     village_names: list[str]
     next_at: datetime | None
+    zone_names: list[str] = field(default_factory=list)
+    group_names: list[str] = field(default_factory=list)
+    speaker_ids: list[str] = field(default_factory=list)
     weekdays: list[int] = field(default_factory=list)
     interval_days: int = 1
     end_date: date | None = None
