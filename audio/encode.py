@@ -1,62 +1,150 @@
-"""Mix chime and speech, encode MP3 with ffmpeg, and check the result."""
+"""Shape and encode speech with ffmpeg: gain, high-pass, limiter, MP3 or Opus.
+
+MP3 (CBR, no Xing/LAME tag) is encoded as independent segments that are concatenated
+byte for byte: each segment starts and ends in silence, so joins are click-free, and the
+spoken notice is encoded once however often it is repeated. Segments are encoded in
+parallel, one ffmpeg per core. Opus (Ogg) is encoded in one pass.
+"""
 
 import shutil
 import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from audio.chime import make_chime
+import numpy as np
+
 from audio.errors import AudioError
 from audio.options import RenderOptions
+from audio.pcm import Pcm
 from audio.probe import probe_audio, stderr_summary
 
-# MP3 adds encoder delay and frame padding (~70-110 ms at 16 kHz) to the PCM length.
+LIMIT_DBFS = -1.0
+# LAME quality 7: half the encoder time of the default at 32 kbps speech, same bitrate.
+MP3_QUALITY = "7"
+OPUS_COMPRESSION = "5"
+# Each independently encoded MP3 segment adds encoder delay and frame padding.
+SEGMENT_SLACK_MS = 120
 DURATION_TOLERANCE_MS = 250
 
 
-def encode_mp3(speech_wav: Path, out: Path, options: RenderOptions) -> int:
-    """Encode (chime +) speech to a mono MP3 at ``out``; returns its measured duration in ms.
+@dataclass(frozen=True)
+class Segment:
+    """PCM pieces played one after another, with a gain in dB applied before the limiter."""
 
-    Temporary files go next to ``out``; the caller owns that directory.
+    pieces: tuple[Pcm, ...]
+    gain_db: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return sum(len(p) for p in self.pieces)
+
+
+def encode(
+    segments: Sequence[Segment],
+    order: Sequence[int],
+    rate: int,
+    out: Path,
+    options: RenderOptions,
+    jobs: int = 2,
+) -> int:
+    """Encode ``segments`` played in ``order`` (indices, repeats allowed) into ``out``.
+
+    Returns the measured duration in ms.
     """
-    from pydub import AudioSegment
-
-    with speech_wav.open("rb") as f:
-        speech = AudioSegment.from_wav(f).set_channels(1)
-    audio = make_chime(speech.frame_rate) + speech if options.chime else speech
-    mixed = out.with_name(f"{out.stem}.mix.wav")
-    with mixed.open("wb") as f:
-        audio.export(f, format="wav")  # plain WAV: written by pydub itself, no temp files
-    try:
-        _ffmpeg(mixed, out, options)
-    finally:
-        mixed.unlink(missing_ok=True)
+    expected_ms = sum(segments[i].frames for i in order) * 1000 // rate
+    if options.format == "mp3":
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".enc-") as tmp:
+            paths = [Path(tmp) / f"{i}.mp3" for i in range(len(segments))]
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                list(
+                    pool.map(
+                        lambda i: _ffmpeg([segments[i]], rate, paths[i], options),
+                        range(len(segments)),
+                    )
+                )
+            data = [p.read_bytes() for p in paths]
+            with out.open("wb") as f:
+                for i in order:
+                    f.write(data[i])
+        slack = SEGMENT_SLACK_MS * len(order)
+    else:
+        _ffmpeg([segments[i] for i in order], rate, out, options)
+        slack = 0
     probe = probe_audio(out)
-    if (probe.codec, probe.channels, probe.sample_rate) != ("mp3", 1, options.sample_rate):
+    codec = "mp3" if options.format == "mp3" else "opus"
+    if (probe.codec, probe.channels) != (codec, 1) or (
+        codec == "mp3" and probe.sample_rate != options.sample_rate
+    ):
         raise AudioError(
             f"ffmpeg wrote {probe.codec}, {probe.channels} channel(s), {probe.sample_rate} Hz; "
-            f"expected mp3, 1 channel, {options.sample_rate} Hz"
+            f"expected {codec}, 1 channel, {options.sample_rate} Hz"
         )
-    if abs(probe.duration_ms - len(audio)) > DURATION_TOLERANCE_MS:
-        raise AudioError(
-            f"ffmpeg output lasts {probe.duration_ms} ms, expected about {len(audio)} ms"
-        )
+    if (
+        not -DURATION_TOLERANCE_MS
+        <= probe.duration_ms - expected_ms
+        <= (DURATION_TOLERANCE_MS + slack)
+    ):
+        raise AudioError(f"ffmpeg output lasts {probe.duration_ms} ms, expected {expected_ms} ms")
     return probe.duration_ms
 
 
-def _ffmpeg(src: Path, out: Path, options: RenderOptions) -> None:
+def _filters(options: RenderOptions) -> str:
+    chain = []
+    if options.highpass_hz:
+        chain.append(f"highpass=f={options.highpass_hz}")
+    limit = 10 ** (LIMIT_DBFS / 20)
+    chain.append(f"alimiter=limit={limit:.4f}:level=0:attack=5:release=80")
+    return ",".join(chain)
+
+
+def _ffmpeg(segments: Sequence[Segment], rate: int, out: Path, options: RenderOptions) -> None:
+    """Pipe the segments' PCM, gain applied, as 32-bit float through one ffmpeg."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError("ffmpeg not found; install ffmpeg")
+    codec = (
+        ["-c:a", "libmp3lame", "-b:a", options.bitrate, "-compression_level", MP3_QUALITY,
+         "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3"]
+        if options.format == "mp3"
+        else ["-c:a", "libopus", "-b:a", options.bitrate, "-application", "voip",
+              "-compression_level", OPUS_COMPRESSION, "-f", "ogg"]
+    )  # fmt: skip
     cmd = [
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "wav", "-i", str(src),
-        "-vn", "-map_metadata", "-1", "-ac", "1", "-ar", str(options.sample_rate),
-        "-c:a", "libmp3lame", "-b:a", options.bitrate, "-id3v2_version", "0",
-        "-f", "mp3", str(out),
+        "-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
+        "-af", _filters(options),
+        "-map_metadata", "-1", "-ac", "1", "-ar", str(options.sample_rate),
+        *codec, str(out),
     ]  # fmt: skip
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=options.timeout_s, check=False)
-    except subprocess.TimeoutExpired as e:
-        raise AudioError(f"ffmpeg timed out after {options.timeout_s:g} s") from e
-    if proc.returncode != 0:
-        raise AudioError(f"ffmpeg failed (exit {proc.returncode}): {stderr_summary(proc.stderr)}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(options.timeout_s, kill)
+        timer.start()
+        try:
+            assert proc.stdin is not None
+            try:
+                for segment in segments:
+                    scale = np.float32(10 ** (segment.gain_db / 20) / 32768)
+                    for piece in segment.pieces:
+                        proc.stdin.write((piece * scale).astype("<f4", copy=False).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # ffmpeg stopped early; its exit status and stderr say why
+            code = proc.wait()
+        finally:
+            timer.cancel()
+        if timed_out.is_set():
+            raise AudioError(f"ffmpeg timed out after {options.timeout_s:g} s")
+        if code != 0:
+            err.seek(0)
+            raise AudioError(f"ffmpeg failed (exit {code}): {stderr_summary(err.read())}")

@@ -7,8 +7,10 @@ import functools
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -82,6 +84,11 @@ class SynthWorker:
                 self._discard()
                 raise AudioError("speech worker died twice on this text") from e
 
+    def start(self) -> None:
+        """Start the worker now (if not running), so a first job does not wait for it."""
+        with self._lock:
+            self._running()
+
     def close(self) -> None:
         """Stop the worker process (a later job starts a new one)."""
         with self._lock:
@@ -141,7 +148,8 @@ class SynthWorker:
         ctx = multiprocessing.get_context("spawn")  # never fork: pyttsx3 hangs in forked children
         conn, child_conn = ctx.Pipe()
         proc = ctx.Process(target=serve, args=(child_conn,), name="cunxiang-tts", daemon=True)
-        proc.start()
+        with _plain_main():
+            proc.start()
         child_conn.close()
         self._proc, self._conn = proc, conn
         try:
@@ -181,6 +189,35 @@ class SynthWorker:
             proc.join(STOP_TIMEOUT_S)
             if proc.exitcode is not None:
                 proc.close()
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """Start a spawned worker without re-running the parent's ``__main__`` in it.
+
+    spawn re-imports the main script in the child so pickled references to it resolve; the
+    worker needs nothing from it (its entry point lives here), and re-importing a program
+    such as the ``cunxiang`` CLI costs each worker most of a second of start-up.
+    """
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        saved: dict[str, object] = {
+            name: main.__dict__[name]
+            for name in ("__file__", "__spec__")
+            if main and name in main.__dict__
+        }
+        try:
+            if main is not None:
+                main.__dict__.pop("__file__", None)
+                main.__dict__["__spec__"] = None
+            yield
+        finally:
+            if main is not None:
+                main.__dict__.pop("__spec__", None)
+                main.__dict__.update(saved)
 
 
 def synthesize_wav(text: str, out: Path, voice: str, rate: int, timeout_s: float) -> None:

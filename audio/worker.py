@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from audio.errors import AudioError
+from audio.sentences import split_chunks
+from audio.textnorm.pinyin import to_pinyin
 from audio.wavfile import WavInfo, check_wav, join_wavs
 
 logger = logging.getLogger(__name__)
@@ -81,9 +83,16 @@ class _Speaker:
         deadline = time.monotonic() + job.timeout_s
         self._set("voice", job.voice)
         self._set("rate", job.rate)
-        parts = [job.out.with_name(f"{job.out.stem}.{i:04d}.wav") for i in range(len(job.chunks))]
+        chunks = job.chunks
+        if job.voice.lower().endswith("latn-pinyin"):
+            # Characters to tone-numbered pinyin here, in parallel workers, so polyphones are
+            # read by pypinyin's phrase dictionary (which costs each process ~50 MB).
+            chunks = tuple(p for c in chunks for p in split_chunks(to_pinyin(c)))
+            if not chunks:
+                raise AudioError("text has nothing to pronounce")
+        parts = [job.out.with_name(f"{job.out.stem}.{i:04d}.wav") for i in range(len(chunks))]
         try:
-            for chunk, part in zip(job.chunks, parts, strict=True):
+            for chunk, part in zip(chunks, parts, strict=True):
                 self._say(chunk, part, deadline)
             return join_wavs(parts, job.out)
         finally:
@@ -150,6 +159,7 @@ def serve(conn: Connection) -> None:
     _silence_stdout()
     try:
         speaker = _Speaker()
+        to_pinyin("准备")  # loads the phrase dictionary before the first job
         with tempfile.TemporaryDirectory(prefix="cunxiang-tts-") as tmp:
             speaker.warm_up(Path(tmp))
     except Exception as e:

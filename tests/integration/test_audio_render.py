@@ -157,24 +157,40 @@ def test_same_text_from_three_threads_is_synthesised_once(renderer: Renderer) ->
     assert renderer.synthesis_count == jobs + 1
 
 
-def test_render_works_after_the_worker_is_killed(renderer: Renderer) -> None:
-    renderer.render_text(NOTICE)
-    pid = renderer.worker_pid
+@pytest.fixture
+def single(tmp_path: Path) -> Iterator[Renderer]:
+    with Renderer(AudioCache(tmp_path / "single"), workers=1) as r:
+        yield r
+
+
+def test_render_works_after_the_worker_is_killed(single: Renderer) -> None:
+    single.render_text(NOTICE)
+    pid = single.worker_pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    rendered = renderer.render_text(f"重新开始。{NOTICE}")
+    rendered = single.render_text(f"重新开始。{NOTICE}")
     assert_valid_mp3(rendered, 2000, 20000)
-    assert renderer.worker_pid not in (None, pid)
+    assert single.worker_pid not in (None, pid)
 
 
-def test_timeout_kills_the_worker_and_the_next_render_works(renderer: Renderer) -> None:
-    renderer.render_text(NOTICE)
-    pid = renderer.worker_pid
+def test_timeout_kills_the_worker_and_the_next_render_works(single: Renderer) -> None:
+    single.render_text(NOTICE)
+    pid = single.worker_pid
     with pytest.raises(AudioError, match="timed out"):
-        renderer.render_text(long_text(2000), RenderOptions(timeout_s=0.05))
-    assert renderer.worker_pid is None
-    assert_valid_mp3(renderer.render_text(f"超时以后。{NOTICE}"), 2000, 20000)
-    assert renderer.worker_pid not in (None, pid)
+        single.render_text(long_text(2000), RenderOptions(timeout_s=0.05))
+    assert single.worker_pid is None
+    assert_valid_mp3(single.render_text(f"超时以后。{NOTICE}"), 2000, 20000)
+    assert single.worker_pid not in (None, pid)
+
+
+def test_a_killed_worker_of_two_is_replaced_during_a_long_render(renderer: Renderer) -> None:
+    renderer.render_text(long_text(400))
+    pids = renderer.worker_pids
+    assert len(pids) == 2
+    os.kill(pids[0], signal.SIGKILL)
+    assert_valid_mp3(renderer.render_text(long_text(500)), 100_000, 400_000)
+    assert len(renderer.worker_pids) == 2
+    assert pids[0] not in renderer.worker_pids
 
 
 def test_cache_directory_holds_only_finished_files(renderer: Renderer) -> None:

@@ -1,15 +1,28 @@
-"""The synthesised chime: two tones and a pause, mono 16-bit, modest level."""
+"""The chime and the PCM helpers."""
 
-import pytest
+import numpy as np
 
-from audio.chime import CHIME_GAIN_DBFS, PAUSE_AFTER_MS, TONES, make_chime
+from audio.pcm import CHIME_PAUSE_MS, CHIME_TONES, chime, fade_edges, silence
 
 
-@pytest.mark.filterwarnings("ignore:Couldn't find ffmpeg:RuntimeWarning")
-@pytest.mark.parametrize("frame_rate", [16000, 22050])
-def test_chime_shape(frame_rate: int) -> None:
-    chime = make_chime(frame_rate)
-    assert (chime.channels, chime.sample_width, chime.frame_rate) == (1, 2, frame_rate)
-    assert len(chime) == sum(ms for _, ms in TONES) + PAUSE_AFTER_MS
-    assert chime.max_dBFS == pytest.approx(CHIME_GAIN_DBFS, abs=0.5)
-    assert chime[-PAUSE_AFTER_MS:].max == 0
+def test_chime_is_two_tones_then_a_pause_under_its_peak() -> None:
+    rate = 22050
+    bell = chime(rate, peak_dbfs=-6.0)
+    tones_ms = sum(ms for _, ms in CHIME_TONES)
+    assert len(bell) == rate * tones_ms // 1000 + rate * CHIME_PAUSE_MS // 1000
+    assert bell.dtype == np.int16
+    assert np.abs(bell).max() <= 10 ** (-6 / 20) * 32767 + 1
+    assert not bell[-rate * CHIME_PAUSE_MS // 1000 :].any()
+
+
+def test_fade_edges_starts_and_ends_at_zero() -> None:
+    loud = np.full(22050, 20000, dtype=np.int16)
+    faded = fade_edges(loud, 22050)
+    assert faded[0] == 0
+    assert abs(int(faded[-1])) < 200
+    assert faded[11025] == 20000
+
+
+def test_silence_length() -> None:
+    assert len(silence(16000, 500)) == 8000
+    assert not silence(16000, 500).any()
