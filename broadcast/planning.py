@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,9 +15,6 @@ from broadcast.errors import NotFound, ValidationFailed
 from broadcast.models import (
     EMERGENCY_PRIORITY,
     Broadcast,
-    BroadcastState,
-    Command,
-    CommandStatus,
     Loudspeaker,
     Schedule,
     ScheduleKind,
@@ -337,86 +333,6 @@ def schedules_signature(s: Session) -> tuple[int, int, str]:
     return (int(count), int(max_id or 0), str(last))
 
 
-def fire(
-    s: Session,
-    schedule_id: int,
-    planned_at: datetime,
-    now: datetime,
-    default_window_seconds: int,
-    default_quiet: str,
-) -> int | None:
-    """Create the Broadcast for one occurrence and a play command per target loudspeaker.
-
-    Idempotent: an occurrence that already has its Broadcast returns that one's id. An
-    occurrence found after its validity window is recorded as missed and plays nowhere.
-    Targets are resolved now; routine broadcasts skip villages inside their quiet hours.
-    Returns None when the schedule is gone, disabled, or no longer plays at ``planned_at``.
-    """
-    existing = s.scalar(
-        select(Broadcast.id).where(
-            Broadcast.schedule_id == schedule_id, Broadcast.planned_at == planned_at
-        )
-    )
-    if existing is not None:
-        return existing
-    row = s.get(Schedule, schedule_id)
-    if row is None or not row.enabled:
-        return None
-    if not recurrence_of(row).occurs_at(planned_at):
-        # A job armed before the schedule was edited: that time no longer applies.
-        logger.info("schedule %s no longer plays at %s", schedule_id, planned_at.isoformat())
-        return None
-    expires_at = planned_at + window_of(row, default_window_seconds)
-    missed = now >= expires_at
-    bc = Broadcast(
-        schedule_id=row.id,
-        notice_id=row.notice_id,
-        planned_at=planned_at,
-        expires_at=expires_at,
-        priority=row.priority,
-        state=BroadcastState.FAILED if missed else BroadcastState.UNPROCESSED,
-        missed=missed,
-        drill=row.drill,
-        severity=row.severity,
-        event_type=row.event_type,
-        created_at=now,
-    )
-    s.add(bc)
-    s.flush()
-    if missed:
-        logger.warning(
-            "occurrence %s of schedule %s found %s late: recorded as missed",
-            planned_at.isoformat(),
-            row.id,
-            now - planned_at,
-        )
-        return bc.id
-    speakers = _target_speakers(s, row, planned_at, default_quiet, bc.id)
-    notice = row.notice
-    params: dict[str, object] = {
-        "broadcast_id": bc.id,
-        "audio_sha256": notice.audio_sha256,
-        "audio_size": notice.audio_size,
-        "duration_ms": notice.audio_duration_ms,
-        "repeat": row.repeat,
-        "volume": row.volume,
-    }
-    if row.drill:
-        params["drill"] = True
-    for sp in speakers:
-        _add_command(s, sp, "play", row.priority, params, now, planned_at, expires_at, bc.id)
-    s.flush()
-    logger.info(
-        "broadcast %s created for schedule %s at %s: %d loudspeakers%s",
-        bc.id,
-        row.id,
-        planned_at.isoformat(),
-        len(speakers),
-        " (drill)" if row.drill else "",
-    )
-    return bc.id
-
-
 @dataclass
 class _Targets:
     villages: list[Village]
@@ -460,110 +376,6 @@ def _resolve(
         groups=list({g.id: g for g in (find_group(s, r) for r in groups)}.values()),
         speakers=list({sp.id: sp for sp in found_speakers}.values()),
     )
-
-
-def _target_speakers(
-    s: Session, row: Schedule, planned_at: datetime, default_quiet: str, broadcast_id: int
-) -> list[Loudspeaker]:
-    """The loudspeakers an occurrence plays on, resolved now; routine broadcasts skip
-    loudspeakers whose village is inside its quiet hours."""
-    village_ids = {v.id for v in row.villages}
-    for zone in row.zones:
-        village_ids.update(v.id for v in zone.villages)
-    group_ids = {g.id for g in row.groups}
-    speaker_ids = {sp.id for sp in row.speakers}
-    candidates = s.scalars(
-        select(Loudspeaker)
-        .where(
-            Loudspeaker.revoked_at.is_(None),
-            Loudspeaker.village_id.in_(village_ids)
-            | Loudspeaker.group_id.in_(group_ids)
-            | Loudspeaker.id.in_(speaker_ids),
-        )
-        .order_by(Loudspeaker.id)
-        .with_for_update()
-    ).all()
-    if row.priority >= EMERGENCY_PRIORITY:
-        return list(candidates)
-    local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
-    quiet_villages = {
-        sp.village.id
-        for sp in candidates
-        if quiet_hours_of(sp.village, default_quiet).contains(local)
-    }
-    for vid in quiet_villages:
-        logger.warning("broadcast %s skips village %s: inside its quiet hours", broadcast_id, vid)
-    return [sp for sp in candidates if sp.village_id not in quiet_villages]
-
-
-def _add_command(
-    s: Session,
-    sp: Loudspeaker,
-    ctype: str,
-    priority: int,
-    params: dict[str, object],
-    now: datetime,
-    not_before: datetime,
-    expires_at: datetime,
-    broadcast_id: int | None,
-) -> Command:
-    sp.last_seq += 1
-    cmd = Command(
-        id=str(uuid.uuid4()),
-        broadcast_id=broadcast_id,
-        speaker_id=sp.id,
-        seq=sp.last_seq,
-        type=ctype,
-        priority=priority,
-        params=dict(params),
-        issued_at=now,
-        not_before=not_before,
-        expires_at=expires_at,
-    )
-    s.add(cmd)
-    return cmd
-
-
-def cancel_broadcast(
-    s: Session, broadcast_id: int, cancelled_by: str, now: datetime, stop_ttl: timedelta
-) -> int:
-    """Withdraw a broadcast everywhere at once. Returns how many stop commands were issued.
-
-    Commands never published are withdrawn; loudspeakers that have (or may have) the
-    play get a signed ``stop`` at the highest priority.
-    """
-    bc = s.get(Broadcast, broadcast_id)
-    if bc is None:
-        raise NotFound(f"找不到广播 {broadcast_id}")
-    if bc.state == BroadcastState.CANCELLED:
-        return 0
-    bc.state = BroadcastState.CANCELLED
-    bc.cancelled_at = now
-    bc.cancelled_by = cancelled_by
-    if bc.schedule_id is not None:
-        schedule = s.get(Schedule, bc.schedule_id)
-        if schedule is not None and schedule.kind == ScheduleKind.ONCE:
-            schedule.enabled = False
-            schedule.updated_at = now
-    stops = 0
-    plays = s.scalars(
-        select(Command).where(Command.broadcast_id == bc.id, Command.type == "play")
-    ).all()
-    for cmd in plays:
-        if cmd.status == CommandStatus.PENDING:
-            cmd.status = CommandStatus.CANCELLED
-            cmd.outcome = "cancelled"
-        elif cmd.status in (CommandStatus.SENT, CommandStatus.ACKED):
-            cmd.status = CommandStatus.CANCELLED
-            cmd.outcome = "cancelled"
-            sp = s.get(Loudspeaker, cmd.speaker_id, with_for_update=True)
-            assert sp is not None
-            params: dict[str, object] = {"broadcast_id": bc.id}
-            _add_command(s, sp, "stop", 100, params, now, now, now + stop_ttl, bc.id)
-            stops += 1
-    s.flush()
-    logger.warning("broadcast %s cancelled by %s: %d stop commands", bc.id, cancelled_by, stops)
-    return stops
 
 
 def preview_slots(
@@ -619,6 +431,20 @@ def planned_schedules(s: Session, default_window_seconds: int) -> list[PlannedSc
     return [
         PlannedSchedule(r.id, recurrence_of(r), window_of(r, default_window_seconds)) for r in rows
     ]
+
+
+def fired_since(s: Session, since: datetime) -> dict[int, set[datetime]]:
+    """Planned times already recorded (played or missed) since ``since``, per schedule."""
+    found: dict[int, set[datetime]] = {}
+    rows = s.execute(
+        select(Broadcast.schedule_id, Broadcast.planned_at).where(
+            Broadcast.planned_at >= since, Broadcast.schedule_id.is_not(None)
+        )
+    )
+    for schedule_id, planned in rows:
+        if schedule_id is not None:
+            found.setdefault(schedule_id, set()).add(planned)
+    return found
 
 
 def fired_occurrences(s: Session, schedule_id: int, since: datetime) -> set[datetime]:

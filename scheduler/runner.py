@@ -1,5 +1,9 @@
-"""APScheduler holds derived jobs only: one date job per enabled schedule for its next
-occurrence, rebuilt from the database at start-up, on change and periodically."""
+"""APScheduler holds derived jobs only, rebuilt from the database at start-up, on change
+and periodically: one date job per distinct instant at which some schedule's next
+occurrence falls. Occurrences due at the same instant (the county-wide 07:00 morning
+programme) fire together in one transaction and are published in one outbox pass, a few
+seconds ahead (``schedule.dispatch_lead_seconds``): loudspeakers hold a command until its
+not_before, so playback starts on time however many fire at once."""
 
 from __future__ import annotations
 
@@ -12,16 +16,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from broadcast.planning import PlannedSchedule
 from broadcast.services import Services
 from scheduler.planner import plan
 
 logger = logging.getLogger(__name__)
 
-RESYNC_JOB = "resync"
+WATCH_JOB = "watch"
 
 
-def job_id(schedule_id: int) -> str:
-    return f"schedule:{schedule_id}"
+def job_id(instant: datetime) -> str:
+    return f"at:{instant.astimezone(UTC).isoformat()}"
 
 
 class BroadcastScheduler:
@@ -30,11 +35,16 @@ class BroadcastScheduler:
     ) -> None:
         self.services = services
         self.watch_seconds = watch_seconds
-        self._signature: tuple[int, int, str] | None = None
-        self._last_sync = datetime.min.replace(tzinfo=UTC)
-        self.lookback = timedelta(hours=services.settings.schedule.missed_lookback_hours)
         self.resync_seconds = resync_seconds
-        self._lock = threading.Lock()
+        self.lookback = timedelta(hours=services.settings.schedule.missed_lookback_hours)
+        self.lead = timedelta(seconds=services.settings.schedule.dispatch_lead_seconds)
+        self._signature: tuple[int, int, str] | None = None
+        self._plans: dict[int, PlannedSchedule] = {}
+        # The armed next occurrence of each schedule, and the schedules of each instant.
+        self._next: dict[int, datetime] = {}
+        self._at: dict[datetime, set[int]] = {}
+        self._last_sync = datetime.min.replace(tzinfo=UTC)
+        self._lock = threading.RLock()
         self._aps = BackgroundScheduler(
             timezone=services.settings.zone,
             executors={"default": ThreadPoolExecutor(4)},
@@ -50,14 +60,10 @@ class BroadcastScheduler:
     def start(self) -> None:
         self.sync()
         self._aps.add_job(
-            self.watch,
-            "interval",
-            seconds=self.watch_seconds,
-            id=RESYNC_JOB,
-            replace_existing=True,
+            self.watch, "interval", seconds=self.watch_seconds, id=WATCH_JOB, replace_existing=True
         )
         self._aps.start()
-        logger.info("scheduler started")
+        logger.info("scheduler started: %d schedules, %d instants", len(self._next), len(self._at))
 
     def stop(self) -> None:
         if self._aps.running:
@@ -77,45 +83,70 @@ class BroadcastScheduler:
             self._signature = self.services.schedules_signature()
             now = self.services.now()
             self._last_sync = now
-            wanted: set[str] = set()
-            for ps in self.services.planned_schedules():
-                since = now - max(self.lookback, ps.window)
-                fired = self.services.fired_occurrences(ps.id, since)
+            planned_schedules = self.services.planned_schedules()
+            longest = max((ps.window for ps in planned_schedules), default=timedelta(0))
+            fired_by_schedule = self.services.fired_since(now - max(self.lookback, longest))
+            self._plans = {ps.id: ps for ps in planned_schedules}
+            overdue: dict[datetime, list[int]] = {}
+            wanted: dict[int, datetime] = {}
+            for ps in planned_schedules:
+                fired = fired_by_schedule.get(ps.id, set())
                 decision = plan(ps.recurrence, now, ps.window, fired, self.lookback)
                 for planned in decision.missed + decision.due:
-                    logger.info("catching up schedule %s at %s", ps.id, planned.isoformat())
-                    self.services.fire(ps.id, planned)
+                    overdue.setdefault(planned, []).append(ps.id)
                 if decision.next_at is not None:
-                    wanted.add(job_id(ps.id))
-                    self._arm(ps.id, decision.next_at)
-            for job in self._aps.get_jobs():
-                if job.id != RESYNC_JOB and job.id not in wanted:
-                    self._aps.remove_job(job.id)
+                    wanted[ps.id] = decision.next_at
+            for planned, ids in sorted(overdue.items()):
+                logger.info("catching up %d schedules at %s", len(ids), planned.isoformat())
+                self.services.fire_many(ids, planned)
+            for schedule_id in set(self._next) - set(wanted):
+                self._set_next(schedule_id, None)
+            for schedule_id, instant in wanted.items():
+                self._set_next(schedule_id, instant)
 
     def next_run(self, schedule_id: int) -> datetime | None:
-        job = self._aps.get_job(job_id(schedule_id))
-        if job is None:
-            return None
-        planned: datetime = job.args[1]
-        return planned
+        return self._next.get(schedule_id)
 
-    def _arm(self, schedule_id: int, planned: datetime) -> None:
-        existing = self._aps.get_job(job_id(schedule_id))
-        if existing is not None:
-            if existing.args[1] == planned:
-                return
-            self._aps.remove_job(job_id(schedule_id))
-        self._aps.add_job(
-            self._fire,
-            DateTrigger(run_date=planned),
-            args=[schedule_id, planned],
-            id=job_id(schedule_id),
-            replace_existing=True,
-        )
+    def _set_next(self, schedule_id: int, instant: datetime | None) -> None:
+        """Move a schedule to the job of ``instant`` (None: no job), keeping jobs in step."""
+        old = self._next.get(schedule_id)
+        if old == instant:
+            return
+        if old is not None:
+            self._next.pop(schedule_id)
+            members = self._at.get(old, set())
+            members.discard(schedule_id)
+            self._rearm(old)
+        if instant is not None:
+            self._next[schedule_id] = instant
+            self._at.setdefault(instant, set()).add(schedule_id)
+            self._rearm(instant)
 
-    def _fire(self, schedule_id: int, planned: datetime) -> None:
-        self.services.fire(schedule_id, planned)
-        self.sync()
+    def _rearm(self, instant: datetime) -> None:
+        jid = job_id(instant)
+        if self._aps.get_job(jid) is not None:
+            self._aps.remove_job(jid)
+        members = self._at.get(instant)
+        if not members:
+            self._at.pop(instant, None)
+            return
+        # Dispatched ahead of time: the commands carry not_before = instant.
+        run_at = instant - self.lead
+        self._aps.add_job(self.fire_due, DateTrigger(run_date=run_at), args=[instant], id=jid)
+
+    def fire_due(self, instant: datetime) -> None:
+        """Fire every occurrence due at ``instant``; arm each schedule's next one."""
+        with self._lock:
+            ids = sorted(self._at.pop(instant, set()))
+            for schedule_id in ids:
+                self._next.pop(schedule_id, None)
+        self.services.fire_many(ids, instant)
+        with self._lock:
+            for schedule_id in ids:
+                ps = self._plans.get(schedule_id)
+                nxt = ps.recurrence.next_after(instant) if ps is not None else None
+                if nxt is not None and schedule_id not in self._next:
+                    self._set_next(schedule_id, nxt)
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:

@@ -30,6 +30,8 @@ class Server:
 
     def __init__(self, settings: Settings, name: str) -> None:
         env = dict(os.environ)
+        # Dispatch exactly at the planned time, so the kills land before, at and after it.
+        env["CUNXIANG_SCHEDULE__DISPATCH_LEAD_SECONDS"] = "0"
         if settings.database_url is not None:
             env["CUNXIANG_DATABASE_URL"] = settings.database_url.get_secret_value()
         self.name = name

@@ -65,7 +65,7 @@ def test_daily_schedule_across_midnight(town: Town) -> None:
     # 00:15 in Shanghai is 16:15 UTC of the previous day.
     assert town.sched.next_run(sid) == datetime(2026, 11, 23, 0, 15, tzinfo=SH)
     town.clock.now = datetime(2026, 11, 23, 0, 15, tzinfo=SH)
-    town.sched._fire(sid, town.clock.now)
+    town.sched.fire_due(town.clock.now)
     assert town.planned() == [(datetime(2026, 11, 23, 0, 15, tzinfo=SH), False)]
     assert town.sched.next_run(sid) == datetime(2026, 11, 24, 0, 15, tzinfo=SH)
 

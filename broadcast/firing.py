@@ -1,0 +1,264 @@
+"""Firing occurrences: the Broadcast and one play command per target loudspeaker, in the
+outbox; and cancelling. Occurrences due at the same instant fire in one batch."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from broadcast.errors import NotFound
+from broadcast.models import (
+    EMERGENCY_PRIORITY,
+    Broadcast,
+    BroadcastState,
+    Command,
+    CommandStatus,
+    Loudspeaker,
+    Schedule,
+    ScheduleKind,
+    Zone,
+)
+from broadcast.planning import quiet_hours_of, recurrence_of, window_of
+
+logger = logging.getLogger(__name__)
+
+
+def fire(
+    s: Session,
+    schedule_ids: Sequence[int],
+    planned_at: datetime,
+    now: datetime,
+    default_window_seconds: int,
+    default_quiet: str,
+) -> list[int | None]:
+    """Create the Broadcast of each schedule's occurrence at ``planned_at`` and a play
+    command per target loudspeaker; returns the broadcast ids in the given order.
+
+    Idempotent: an occurrence that already has its Broadcast gives that one's id. An
+    occurrence found after its validity window is recorded as missed and plays nowhere.
+    Targets are resolved now; routine broadcasts skip villages inside their quiet hours.
+    None for a schedule that is gone, disabled, or no longer plays at ``planned_at``.
+    A few queries in all, however many schedules: the county-wide morning programme fires
+    hundreds at one instant.
+    """
+    ids = list(dict.fromkeys(schedule_ids))
+    existing: dict[int, int] = {}
+    for sid, bid in s.execute(
+        select(Broadcast.schedule_id, Broadcast.id).where(
+            Broadcast.schedule_id.in_(ids), Broadcast.planned_at == planned_at
+        )
+    ):
+        if sid is not None:
+            existing[sid] = bid
+    todo = [sid for sid in ids if sid not in existing]
+    rows = {
+        r.id: r
+        for r in s.scalars(
+            select(Schedule)
+            .where(Schedule.id.in_(todo))
+            .options(
+                selectinload(Schedule.notice),
+                selectinload(Schedule.villages),
+                selectinload(Schedule.zones).selectinload(Zone.villages),
+                selectinload(Schedule.groups),
+                selectinload(Schedule.speakers),
+            )
+        )
+    }
+    created: dict[int, Broadcast] = {}
+    for sid in todo:
+        row = rows.get(sid)
+        if row is None or not row.enabled:
+            continue
+        if not recurrence_of(row).occurs_at(planned_at):
+            # A job armed before the schedule was edited: that time no longer applies.
+            logger.info("schedule %s no longer plays at %s", sid, planned_at.isoformat())
+            continue
+        expires_at = planned_at + window_of(row, default_window_seconds)
+        missed = now >= expires_at
+        if missed:
+            logger.warning(
+                "occurrence %s of schedule %s found %s late: recorded as missed",
+                planned_at.isoformat(),
+                sid,
+                now - planned_at,
+            )
+        created[sid] = Broadcast(
+            schedule_id=sid,
+            notice_id=row.notice_id,
+            planned_at=planned_at,
+            expires_at=expires_at,
+            priority=row.priority,
+            state=BroadcastState.FAILED if missed else BroadcastState.UNPROCESSED,
+            missed=missed,
+            drill=row.drill,
+            severity=row.severity,
+            event_type=row.event_type,
+            created_at=now,
+        )
+    s.add_all(created.values())
+    s.flush()
+    live = [(rows[sid], bc) for sid, bc in created.items() if not bc.missed]
+    candidates = _candidates(s, [row for row, _bc in live])
+    for row, bc in live:
+        speakers = _targets_of(row, candidates, planned_at, default_quiet, bc.id)
+        notice = row.notice
+        params: dict[str, object] = {
+            "broadcast_id": bc.id,
+            "audio_sha256": notice.audio_sha256,
+            "audio_size": notice.audio_size,
+            "duration_ms": notice.audio_duration_ms,
+            "repeat": row.repeat,
+            "volume": row.volume,
+        }
+        if row.drill:
+            params["drill"] = True
+        for sp in speakers:
+            _add_command(s, sp, "play", row.priority, params, now, planned_at, bc.expires_at, bc.id)
+        logger.info(
+            "broadcast %s created for schedule %s at %s: %d loudspeakers%s",
+            bc.id,
+            row.id,
+            planned_at.isoformat(),
+            len(speakers),
+            " (drill)" if row.drill else "",
+        )
+    s.flush()
+    return [
+        existing.get(sid) or (created[sid].id if sid in created else None) for sid in schedule_ids
+    ]
+
+
+def _candidates(s: Session, rows: list[Schedule]) -> list[Loudspeaker]:
+    """Every active loudspeaker any of ``rows`` may target, in one locked query."""
+    village_ids: set[int] = set()
+    group_ids: set[int] = set()
+    speaker_ids: set[str] = set()
+    for row in rows:
+        village_ids.update(v.id for v in row.villages)
+        for zone in row.zones:
+            village_ids.update(v.id for v in zone.villages)
+        group_ids.update(g.id for g in row.groups)
+        speaker_ids.update(sp.id for sp in row.speakers)
+    if not (village_ids or group_ids or speaker_ids):
+        return []
+    return list(
+        s.scalars(
+            select(Loudspeaker)
+            .where(
+                Loudspeaker.revoked_at.is_(None),
+                Loudspeaker.village_id.in_(village_ids)
+                | Loudspeaker.group_id.in_(group_ids)
+                | Loudspeaker.id.in_(speaker_ids),
+            )
+            .options(selectinload(Loudspeaker.village))
+            .order_by(Loudspeaker.id)
+            .with_for_update()
+        )
+    )
+
+
+def _targets_of(
+    row: Schedule,
+    candidates: list[Loudspeaker],
+    planned_at: datetime,
+    default_quiet: str,
+    broadcast_id: int,
+) -> list[Loudspeaker]:
+    """The loudspeakers of one occurrence; routine broadcasts skip loudspeakers whose
+    village is inside its quiet hours."""
+    village_ids = {v.id for v in row.villages}
+    for zone in row.zones:
+        village_ids.update(v.id for v in zone.villages)
+    group_ids = {g.id for g in row.groups}
+    speaker_ids = {sp.id for sp in row.speakers}
+    mine = [
+        sp
+        for sp in candidates
+        if sp.village_id in village_ids or sp.group_id in group_ids or sp.id in speaker_ids
+    ]
+    if row.priority >= EMERGENCY_PRIORITY:
+        return mine
+    local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
+    quiet = {
+        sp.village_id for sp in mine if quiet_hours_of(sp.village, default_quiet).contains(local)
+    }
+    for vid in sorted(quiet):
+        logger.warning("broadcast %s skips village %s: inside its quiet hours", broadcast_id, vid)
+    return [sp for sp in mine if sp.village_id not in quiet]
+
+
+def _add_command(
+    s: Session,
+    sp: Loudspeaker,
+    ctype: str,
+    priority: int,
+    params: dict[str, object],
+    now: datetime,
+    not_before: datetime,
+    expires_at: datetime,
+    broadcast_id: int | None,
+) -> Command:
+    sp.last_seq += 1
+    cmd = Command(
+        id=str(uuid.uuid4()),
+        broadcast_id=broadcast_id,
+        speaker_id=sp.id,
+        seq=sp.last_seq,
+        type=ctype,
+        priority=priority,
+        params=dict(params),
+        issued_at=now,
+        not_before=not_before,
+        expires_at=expires_at,
+    )
+    s.add(cmd)
+    return cmd
+
+
+def cancel_broadcast(
+    s: Session, broadcast_id: int, cancelled_by: str, now: datetime, stop_ttl: timedelta
+) -> int:
+    """Withdraw a broadcast everywhere at once. Returns how many stop commands were issued.
+
+    Commands never published are withdrawn; loudspeakers that have (or may have) the
+    play get a signed ``stop`` at the highest priority.
+    """
+    bc = s.get(Broadcast, broadcast_id)
+    if bc is None:
+        raise NotFound(f"找不到广播 {broadcast_id}")
+    if bc.state == BroadcastState.CANCELLED:
+        return 0
+    bc.state = BroadcastState.CANCELLED
+    bc.cancelled_at = now
+    bc.cancelled_by = cancelled_by
+    if bc.schedule_id is not None:
+        schedule = s.get(Schedule, bc.schedule_id)
+        if schedule is not None and schedule.kind == ScheduleKind.ONCE:
+            schedule.enabled = False
+            schedule.updated_at = now
+    stops = 0
+    plays = s.scalars(
+        select(Command).where(Command.broadcast_id == bc.id, Command.type == "play")
+    ).all()
+    for cmd in plays:
+        if cmd.status == CommandStatus.PENDING:
+            cmd.status = CommandStatus.CANCELLED
+            cmd.outcome = "cancelled"
+        elif cmd.status in (CommandStatus.SENT, CommandStatus.ACKED):
+            cmd.status = CommandStatus.CANCELLED
+            cmd.outcome = "cancelled"
+            sp = s.get(Loudspeaker, cmd.speaker_id, with_for_update=True)
+            assert sp is not None
+            params: dict[str, object] = {"broadcast_id": bc.id}
+            _add_command(s, sp, "stop", 100, params, now, now, now + stop_ttl, bc.id)
+            stops += 1
+    s.flush()
+    logger.warning("broadcast %s cancelled by %s: %d stop commands", bc.id, cancelled_by, stops)
+    return stops
