@@ -6,17 +6,18 @@ import json
 import os
 from pathlib import Path
 
+from broadcast.errors import ConfigError
+from broadcast.services import Services
 from broadcast.settings import Settings
 from broadcast.views import Provisioning
-from cunxiang.runtime import broker_address
+from cunxiang.runtime import loudspeaker_broker
 
 
 def provisioning_document(settings: Settings, prov: Provisioning) -> dict[str, object]:
-    addr = broker_address(settings)
     return {
         "speaker_id": prov.speaker_id,
         "village": prov.village_name,
-        "broker": {"host": addr.host, "port": addr.port, "tls": addr.tls, "ca_file": addr.ca_file},
+        "broker": loudspeaker_broker(settings),
         "password": prov.mqtt_password,
         "base_topic": settings.mqtt.base_topic,
         "private_key": prov.private_key_b64,
@@ -35,3 +36,25 @@ def write_provisioning(settings: Settings, prov: Provisioning, path: Path | None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     return path
+
+
+SIM_VILLAGE = ("模拟村", "SIM")
+
+
+def simulated_speakers(settings: Settings, services: Services, count: int) -> list[Path]:
+    """Provisioning files of loudspeakers ``sim-0001`` .. ``sim-<count>``, provisioning the
+    missing ones (in the village 模拟村) first. The caller reloads the broker."""
+    name, code = SIM_VILLAGE
+    if not any(v.code == code for v in services.list_villages()):
+        services.add_village(name, code)
+    known = {s.id for s in services.list_speakers()}
+    paths = []
+    for i in range(1, count + 1):
+        sid = f"sim-{i:04d}"
+        path = settings.speakers_dir / f"{sid}.json"
+        if not path.exists():
+            if sid in known:
+                raise ConfigError(f"{sid} exists but its provisioning file {path} is gone")
+            write_provisioning(settings, services.add_speaker(sid, code, f"模拟喇叭{i}"))
+        paths.append(path)
+    return paths

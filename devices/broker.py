@@ -16,8 +16,10 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from devices.certs import BrokerCertificates, ensure_certificates
 from devices.protocol import Topics
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,19 @@ def _write(path: Path, text: str, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener for loudspeakers outside the town network."""
+
+    port: int
+    host: str = "0.0.0.0"
+    # Names and addresses loudspeakers use to reach the broker (in its certificate).
+    names: tuple[str, ...] = ("localhost", "127.0.0.1")
+
+
 class PrivateBroker:
-    """Writes mosquitto's files under ``directory`` and runs it bound to 127.0.0.1:``port``."""
+    """Writes mosquitto's files under ``directory`` and runs it bound to 127.0.0.1:``port``,
+    plus an optional TLS listener with a certificate from a private CA."""
 
     def __init__(
         self,
@@ -85,6 +98,7 @@ class PrivateBroker:
         server_password_hash: str,
         executable: str = "mosquitto",
         host: str = "127.0.0.1",
+        tls: TlsListener | None = None,
     ) -> None:
         self.directory = directory
         self.port = port
@@ -92,6 +106,7 @@ class PrivateBroker:
         self.topics = topics
         self.server_password_hash = server_password_hash
         self.executable = executable
+        self.tls = tls
         self._proc: subprocess.Popen[str] | None = None
         self._drain: threading.Thread | None = None
 
@@ -130,9 +145,22 @@ class PrivateBroker:
             "max_inflight_messages 100",
             "message_size_limit 65536",
             f"listener {self.port} {self.host}",
-            "",
         ]
-        _write(self.conf_path, "\n".join(conf))
+        if self.tls is not None:
+            certs = self.certificates()
+            conf += [
+                f"listener {self.tls.port} {self.tls.host}",
+                f"cafile {certs.ca_cert}",
+                f"certfile {certs.server_cert}",
+                f"keyfile {certs.server_key}",
+                "tls_version tlsv1.2",
+            ]
+        _write(self.conf_path, "\n".join([*conf, ""]))
+
+    def certificates(self) -> BrokerCertificates:
+        """The CA and server certificate of the TLS listener (created on first use)."""
+        names = self.tls.names if self.tls is not None else ("localhost",)
+        return ensure_certificates(self.directory / "tls", names)
 
     def start(self, speakers: Iterable[tuple[str, str]], timeout: float = 15.0) -> None:
         """Start mosquitto and return once it accepts connections (read from its log)."""
@@ -174,6 +202,13 @@ class PrivateBroker:
         """Rewrite accounts and ACL and make the running broker read them again."""
         self.write_files(speakers)
         signal_running_broker(self.pid_path)
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash: no clean shutdown, no final persistence save)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        self.stop()
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

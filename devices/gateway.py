@@ -10,6 +10,8 @@ import logging
 import queue
 import ssl
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,12 @@ from devices import protocol
 from devices.protocol import ProtocolError, Topics
 
 logger = logging.getLogger(__name__)
+
+MAX_INFLIGHT = 1000
+# Outbox queries per pass (each returns up to 500 due commands).
+MAX_PASSES = 100
+# Messages handled per database transaction when a burst arrives.
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Gateway:
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._unacked: deque[mqtt.MQTTMessageInfo] = deque(maxlen=100_000)
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -76,6 +85,9 @@ class Gateway:
             self._client.tls_set(ca_certs=broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self._client.will_set(topics.server_state, protocol.availability(False), 1, retain=True)
         self._client.max_queued_messages_set(0)
+        # paho's default window of 20 in-flight messages would meter a broadcast to 1,000
+        # loudspeakers out in round trips.
+        self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -96,9 +108,40 @@ class Gateway:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged every command published so far."""
+        deadline = time.monotonic() + timeout
+        while self._unacked:
+            info = self._unacked[0]
+            if not info.is_published():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    info.wait_for_publish(remaining)
+                except (RuntimeError, ValueError):
+                    return False
+                if not info.is_published():
+                    return False
+            self._unacked.popleft()
+        return True
+
     def wake(self) -> None:
         """Publish due commands now instead of at the next poll."""
         self._wake.set()
+
+    def abort(self) -> None:
+        """Simulate a crash (tests): drop the connection without DISCONNECT or a final
+        ``offline``, so the broker publishes the will, and stop the workers."""
+        self._stopping.set()
+        self._wake.set()
+        self._inbox.put(None)
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+        for thread in self._threads:
+            thread.join(10)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -110,7 +153,10 @@ class Gateway:
             info = self._client.publish(
                 self.topics.server_state, protocol.availability(False), 1, retain=True
             )
-            info.wait_for_publish(5)
+            try:
+                info.wait_for_publish(5)
+            except (RuntimeError, ValueError) as exc:  # the broker went away meanwhile
+                logger.warning("could not announce offline: %s", exc)
         self._client.disconnect()
         self._client.loop_stop()
         logger.info("gateway stopped")
@@ -155,55 +201,90 @@ class Gateway:
             item = self._inbox.get()
             if item is None:
                 return
+            batch = [item]
+            stop = False
+            while len(batch) < BATCH:
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
             try:
-                self.handle(*item)
+                self.handle_batch(batch)
             except Exception:
-                logger.exception("failed to handle a message on %s", item[0])
+                logger.exception("failed to handle %d messages; trying one by one", len(batch))
+                for one in batch:
+                    try:
+                        self.handle_batch([one])
+                    except Exception:
+                        logger.exception("failed to handle a message on %s", one[0])
+            if stop:
+                return
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one incoming message. Bad input is logged and dropped."""
-        parsed = self.topics.parse(topic)
-        if parsed is None:
-            logger.warning("message on unexpected topic %s dropped", topic)
-            return
-        speaker_id, leaf = parsed
-        if leaf == "event":
-            self._handle_event(speaker_id, payload)
-        elif leaf == "availability":
-            online = protocol.parse_availability(payload)
-            if online is None:
-                logger.warning("malformed availability from %s dropped", speaker_id)
-            elif not self.services.set_availability(speaker_id, online):
-                logger.warning("availability from unknown loudspeaker %s dropped", speaker_id)
-        elif leaf == "state":
-            state = protocol.parse_state(payload)
-            if state is None:
-                logger.warning("malformed state from %s dropped", speaker_id)
-            else:
-                self.services.set_speaker_state(speaker_id, state)
+        self.handle_batch([(topic, payload)])
 
-    def _handle_event(self, speaker_id: str, payload: bytes) -> None:
-        public = self.services.speaker_public_key(speaker_id)
-        if public is None:
-            logger.warning("event from unknown or revoked loudspeaker %s dropped", speaker_id)
-            return
-        try:
-            event = protocol.verify_event(payload, speaker_id, public)
-        except ProtocolError as exc:
-            logger.warning("event from %s refused: %s", speaker_id, exc)
-            return
-        recorded = self.services.record_event(
-            IncomingEvent(
-                command_id=event.command_id,
-                speaker_id=speaker_id,
-                kind=event.kind,
-                at=from_epoch_ms(event.at),
-                details=event.details,
+    def handle_batch(self, items: list[tuple[str, bytes]]) -> None:
+        """Process a burst of messages: events verified and recorded in one transaction,
+        availability and state (the latest per loudspeaker) in another."""
+        events: list[tuple[str, bytes]] = []
+        online: dict[str, bool] = {}
+        states: dict[str, dict[str, Any]] = {}
+        for topic, payload in items:
+            parsed = self.topics.parse(topic)
+            if parsed is None:
+                logger.warning("message on unexpected topic %s dropped", topic)
+                continue
+            speaker_id, leaf = parsed
+            if leaf == "event":
+                events.append((speaker_id, payload))
+            elif leaf == "availability":
+                is_online = protocol.parse_availability(payload)
+                if is_online is None:
+                    logger.warning("malformed availability from %s dropped", speaker_id)
+                else:
+                    online[speaker_id] = is_online
+            elif leaf == "state":
+                state = protocol.parse_state(payload)
+                if state is None:
+                    logger.warning("malformed state from %s dropped", speaker_id)
+                else:
+                    states[speaker_id] = state
+        if events:
+            self._record(events)
+        if online or states:
+            self.services.update_speakers(online, states)
+
+    def _record(self, events: list[tuple[str, bytes]]) -> None:
+        # Keys are read fresh for every burst, so a revocation takes effect at once.
+        keys = self.services.speaker_public_keys({sid for sid, _p in events})
+        verified: list[IncomingEvent] = []
+        for speaker_id, payload in events:
+            public = keys.get(speaker_id)
+            if public is None:
+                logger.warning("event from unknown or revoked loudspeaker %s dropped", speaker_id)
+                continue
+            try:
+                event = protocol.verify_event(payload, speaker_id, public)
+            except ProtocolError as exc:
+                logger.warning("event from %s refused: %s", speaker_id, exc)
+                continue
+            verified.append(
+                IncomingEvent(
+                    command_id=event.command_id,
+                    speaker_id=speaker_id,
+                    kind=event.kind,
+                    at=from_epoch_ms(event.at),
+                    details=event.details,
+                )
             )
-        )
-        logger.debug(
-            "event %s %s from %s recorded=%s", event.kind, event.command_id, speaker_id, recorded
-        )
+        if verified:
+            recorded = self.services.record_events(verified)
+            logger.debug("%d of %d events recorded", recorded, len(verified))
 
     def _outbox_loop(self) -> None:
         while not self._stopping.is_set():
@@ -223,18 +304,29 @@ class Gateway:
             logger.info("%d commands expired without a receipt", expired)
         if not self._connected.is_set():
             return 0
-        sent: list[str] = []
-        for cmd in self.services.due_commands():
-            payload = self.encode(cmd)
-            info = self._client.publish(self.topics.command(cmd.speaker_id), payload, qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                logger.warning("publish to %s failed: rc=%s", cmd.speaker_id, info.rc)
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
+        total = 0
+        # A broadcast to 1,000 loudspeakers goes out at once, not 500 per poll.
+        for _ in range(MAX_PASSES):
+            due = self.services.due_commands()
+            sent: list[str] = []
+            for cmd in due:
+                payload = self.encode(cmd)
+                info = self._client.publish(self.topics.command(cmd.speaker_id), payload, qos=1)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    logger.warning("publish to %s failed: rc=%s", cmd.speaker_id, info.rc)
+                    break
+                self._unacked.append(info)
+                sent.append(cmd.id)
+            if sent:
+                self.services.mark_sent(sent)
+                total += len(sent)
+            if not sent or len(sent) < len(due):
                 break
-            sent.append(cmd.id)
-        if sent:
-            self.services.mark_sent(sent)
-            logger.info("published %d commands", len(sent))
-        return len(sent)
+        if total:
+            logger.info("published %d commands", total)
+        return total
 
     def encode(self, cmd: OutgoingCommand) -> bytes:
         """Build and sign the wire message for an outbox row."""
@@ -261,5 +353,10 @@ class Gateway:
             priority=cmd.priority,
             play=play,
             volume=int(cmd.params["volume"]) if cmd.type == "volume" else None,
+            broadcast_id=(
+                int(cmd.params["broadcast_id"])
+                if cmd.type == "stop" and "broadcast_id" in cmd.params
+                else None
+            ),
         )
         return protocol.sign_command(message, self._private_b64, self._kid)

@@ -44,8 +44,14 @@ REASONS = frozenset(
         "hash_mismatch",
     }
 )
-# Clock tolerance a loudspeaker allows on not_before / expires_at.
+# Clock tolerance a loudspeaker allows on issued_at / not_before / expires_at.
 CLOCK_TOLERANCE_MS = 30_000
+# A command may wait at most this long on a loudspeaker before its not_before ...
+MAX_LEAD_MS = 3600 * 1000
+# ... and may be valid (expires_at - not_before) for at most a day.
+MAX_VALIDITY_MS = 24 * 3600 * 1000
+# Emergency priority: plays at its own volume whatever the loudspeaker's volume setting.
+EMERGENCY_PRIORITY = 90
 
 
 class ProtocolError(Exception):
@@ -243,6 +249,8 @@ class Command:
     priority: int = 50
     play: Play | None = None
     volume: int | None = None
+    # For stop: only plays of this broadcast (else every play of priority <= this one's).
+    broadcast_id: int | None = None
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -260,6 +268,8 @@ class Command:
             body["play"] = self.play.to_body()
         if self.volume is not None:
             body["volume"] = self.volume
+        if self.broadcast_id is not None:
+            body["broadcast_id"] = self.broadcast_id
         return body
 
     @classmethod
@@ -274,6 +284,9 @@ class Command:
             raise ProtocolError("malformed", "bad target id")
         play = Play.from_body(body.get("play")) if ctype == "play" else None
         volume = _int(body, "volume", 0, 100) if ctype == "volume" else None
+        broadcast_id = None
+        if ctype == "stop" and "broadcast_id" in body:
+            broadcast_id = _int(body, "broadcast_id")
         cmd = cls(
             id=_str(body, "id", 64),
             target=target,
@@ -285,9 +298,12 @@ class Command:
             priority=_int(body, "priority", 0, 100),
             play=play,
             volume=volume,
+            broadcast_id=broadcast_id,
         )
         if cmd.expires_at <= cmd.not_before:
             raise ProtocolError("malformed", "expires_at must be after not_before")
+        if cmd.expires_at - cmd.not_before > MAX_VALIDITY_MS:
+            raise ProtocolError("malformed", "a command may be valid for at most a day")
         return cmd
 
 
@@ -307,6 +323,13 @@ def verify_command(
     Raises ProtocolError naming the reason; the caller checks ``seq`` against the last
     accepted one and reports ``replayed`` when it is not newer.
     """
+    cmd = authentic_command(payload, server_keys, me)
+    check_time(cmd, now_ms, tolerance_ms)
+    return cmd
+
+
+def authentic_command(payload: bytes, server_keys: dict[str, str], me: str) -> Command:
+    """Steps 1-5 of the checks: envelope, key, signature, form, target (no clock, no state)."""
     body, kid, sig = open_envelope(payload)
     public = server_keys.get(kid)
     if public is None:
@@ -315,12 +338,22 @@ def verify_command(
     cmd = Command.from_body(body)
     if cmd.target != me:
         raise ProtocolError("wrong_target", f"command is for {cmd.target!r}")
+    return cmd
+
+
+def check_time(cmd: Command, now_ms: int, tolerance_ms: int = CLOCK_TOLERANCE_MS) -> None:
+    """Steps 6-7: the command is inside its validity window on this clock.
+
+    ``expired``: now is past expires_at (plus tolerance). ``not_yet_valid``: the command
+    claims to be issued in the future, or asks to wait more than MAX_LEAD_MS before
+    starting: either the clocks disagree or someone holds signed commands back for later.
+    """
     if now_ms > cmd.expires_at + tolerance_ms:
         raise ProtocolError("expired")
-    if now_ms + tolerance_ms < cmd.not_before - 24 * 3600 * 1000:
-        # Commands are issued at most a day ahead; anything further is suspicious.
-        raise ProtocolError("not_yet_valid")
-    return cmd
+    if cmd.issued_at > now_ms + tolerance_ms:
+        raise ProtocolError("not_yet_valid", "issued in the future")
+    if cmd.not_before > now_ms + tolerance_ms + MAX_LEAD_MS:
+        raise ProtocolError("not_yet_valid", "starts too far ahead")
 
 
 def command_id_of(payload: bytes) -> str | None:
