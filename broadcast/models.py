@@ -177,6 +177,37 @@ class Notice(Base):
     audio_duration_ms: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
+    # "text" (speech synthesised from ``body``) or "recording" (an uploaded file; the body is
+    # then an optional transcript), with the uploaded file's hash and original name.
+    kind: Mapped[str] = mapped_column(String(16), default="text")
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_filename: Mapped[str | None] = mapped_column(String(200))
+    # Sound options the audio was rendered with. Voice and rate are None for recordings
+    # (and for notices older than these columns: the configured default).
+    voice: Mapped[str | None] = mapped_column(String(64))
+    rate: Mapped[int | None] = mapped_column(Integer)
+    repeat: Mapped[int] = mapped_column(Integer, default=1)
+    chime: Mapped[bool] = mapped_column(Boolean, default=True)
+    closing: Mapped[str] = mapped_column(String(100), default="")
+    # The audio cache key it was rendered under (text notices): a different key for the
+    # same notice now means the lexicon changed what it says, and 重新合成 would differ.
+    audio_key: Mapped[str | None] = mapped_column(String(64))
+    rendered_at: Mapped[datetime | None]
+
+
+class Pronunciation(Base):
+    """A lexicon entry edited by staff: ``term`` is read as ``replacement`` before synthesis
+    (a homophone spelling, or tone-numbered pinyin in braces such as ``{huan2 tian2}``)."""
+
+    __tablename__ = "lexicon_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    term: Mapped[str] = mapped_column(String(50), unique=True)
+    replacement: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class ScheduleVillage(Base):

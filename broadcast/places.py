@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from broadcast.errors import Conflict, NotFound, ValidationFailed
 from broadcast.keys import KeyPair, b64, mosquitto_password_hash
-from broadcast.models import Loudspeaker, Village
+from broadcast.models import Command, CommandStatus, Loudspeaker, Village
+from broadcast.receipts import settle_broadcast
 from broadcast.recurrence import QuietHours
 from broadcast.views import Provisioning, SpeakerView, VillageView
 
@@ -163,3 +165,37 @@ def set_state(s: Session, speaker_id: str, state: dict[str, object], now: dateti
     sp.state = dict(state)
     sp.last_seen_at = now
     return True
+
+
+def speaker_public_keys(s: Session, speaker_ids: Iterable[str]) -> dict[str, str]:
+    """Public keys of the given loudspeakers that are not revoked (one query)."""
+    rows = s.execute(
+        select(Loudspeaker.id, Loudspeaker.public_key).where(
+            Loudspeaker.id.in_(list(speaker_ids)), Loudspeaker.revoked_at.is_(None)
+        )
+    )
+    return {sid: key for sid, key in rows}
+
+
+def revoke_speaker(s: Session, speaker_id: str, now: datetime) -> int:
+    """Revoke a loudspeaker: it may no longer connect, its events are refused, and its
+    open commands are closed as ``revoked``. Returns how many commands were closed."""
+    sp = s.get(Loudspeaker, speaker_id)
+    if sp is None:
+        raise NotFound(f"找不到喇叭 {speaker_id}")
+    if sp.revoked_at is None:
+        sp.revoked_at = now
+        sp.online = False
+    open_ = s.scalars(
+        select(Command).where(
+            Command.speaker_id == speaker_id,
+            Command.status.in_([CommandStatus.PENDING, CommandStatus.SENT, CommandStatus.ACKED]),
+        )
+    ).all()
+    for cmd in open_:
+        cmd.status = CommandStatus.EXPIRED
+        cmd.outcome = "revoked"
+    s.flush()
+    for bid in {c.broadcast_id for c in open_ if c.broadcast_id is not None}:
+        settle_broadcast(s, bid)
+    return len(open_)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcast.models import (
@@ -63,17 +63,67 @@ def due_commands(
         .order_by(Command.speaker_id, Command.seq)
         .limit(limit)
     )
-    return [outgoing(c) for c in s.scalars(query)]
+    due = [outgoing(c) for c in s.scalars(query)]
+    due += _unsettled(s, now, resend_after, limit)
+    due.sort(key=lambda c: (c.speaker_id, c.seq))
+    return due
+
+
+def _unsettled(
+    s: Session, now: datetime, resend_after: timedelta, limit: int
+) -> list[OutgoingCommand]:
+    """Acknowledged commands with no final receipt well after they should have ended.
+
+    Re-sending one asks the loudspeaker what became of it: it never acts on a command
+    twice, and answers a copy with every receipt it sent for it, so receipts lost on the
+    way (a broker crash) still reach the log.
+    """
+    rows = s.scalars(
+        select(Command)
+        .where(
+            Command.expires_at > now,
+            Command.status == CommandStatus.ACKED,
+            Command.last_sent_at <= now - resend_after,
+            Command.not_before <= now - resend_after,
+        )
+        .order_by(Command.last_sent_at)
+        .limit(limit)
+    )
+    out = []
+    for c in rows:
+        playing_ms = int(c.params.get("duration_ms", 0)) * int(c.params.get("repeat", 1))
+        ended = c.not_before + timedelta(milliseconds=playing_ms) + resend_after <= now
+        if ended or c.outcome in TERMINAL_KINDS:  # over, or over with receipts missing
+            out.append(outgoing(c))
+    return out
 
 
 def mark_sent(s: Session, command_ids: Sequence[str], now: datetime) -> None:
-    for cmd in s.scalars(select(Command).where(Command.id.in_(command_ids))):
-        cmd.attempts += 1
-        cmd.last_sent_at = now
-        if cmd.status == CommandStatus.PENDING:
-            cmd.status = CommandStatus.SENT
-        if cmd.broadcast is not None and cmd.broadcast.state == BroadcastState.UNPROCESSED:
-            cmd.broadcast.state = BroadcastState.WAITING
+    # Conditional UPDATEs, not read-modify-write: a receipt or a revocation committed
+    # between the publish and this call must not be overwritten with "sent".
+    ids = list(command_ids)
+    no_sync = {"synchronize_session": False}
+    s.execute(
+        update(Command)
+        .where(Command.id.in_(ids))
+        .values(attempts=Command.attempts + 1, last_sent_at=now),
+        execution_options=no_sync,
+    )
+    s.execute(
+        update(Command)
+        .where(Command.id.in_(ids), Command.status == CommandStatus.PENDING)
+        .values(status=CommandStatus.SENT),
+        execution_options=no_sync,
+    )
+    s.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.id.in_(select(Command.broadcast_id).where(Command.id.in_(ids))),
+            Broadcast.state == BroadcastState.UNPROCESSED,
+        )
+        .values(state=BroadcastState.WAITING),
+        execution_options=no_sync,
+    )
 
 
 def expire_commands(s: Session, now: datetime) -> int:
@@ -97,58 +147,134 @@ def expire_commands(s: Session, now: datetime) -> int:
 
 def record_event(s: Session, ev: IncomingEvent, now: datetime) -> bool:
     """Record a verified event once per (command, kind). Returns False for duplicates/unknowns."""
+    return record_events(s, [ev], now) == 1
+
+
+def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) -> int:
+    """Record a burst of verified events, each (command, kind) once, in two queries and one
+    flush; settle each broadcast touched once. Returns how many were new."""
+    ids = {ev.command_id for ev in events}
+    cmds = {c.id: c for c in s.scalars(select(Command).where(Command.id.in_(ids)))}
+    seen: dict[str, set[str]] = {}
+    for cid, kind in s.execute(
+        select(Event.command_id, Event.kind).where(Event.command_id.in_(ids))
+    ):
+        seen.setdefault(cid, set()).add(kind)
+    expected: dict[str, int] = {}  # receipts announced by a final event in this burst
+    touched: set[int] = set()
+    changed: set[str] = set()
+    recorded = 0
+    for ev in events:
+        cmd = cmds.get(ev.command_id)
+        if not _acceptable(ev, cmd):
+            continue
+        assert cmd is not None
+        kinds = seen.setdefault(cmd.id, set())
+        if ev.kind in kinds:
+            continue
+        kinds.add(ev.kind)
+        s.add(
+            Event(
+                command_id=ev.command_id,
+                speaker_id=ev.speaker_id,
+                kind=ev.kind,
+                at=ev.at,
+                received_at=now,
+                details=dict(ev.details),
+            )
+        )
+        _apply(cmd, ev.kind)
+        if ev.kind in TERMINAL_KINDS and isinstance(ev.details.get("receipts"), int):
+            expected[cmd.id] = int(ev.details["receipts"])
+        recorded += 1
+        changed.add(cmd.id)
+        if cmd.broadcast_id is not None:
+            touched.add(cmd.broadcast_id)
+    s.flush()
+    for cid in changed:
+        cmd, kinds = cmds[cid], seen[cid]
+        if cmd.outcome in TERMINAL_KINDS and cmd.expires_at > now:
+            # The final receipt says how many receipts were sent; until all are here the
+            # command stays open, so the gateway's resend asks the loudspeaker again.
+            want = expected.get(cid)
+            if want is None:
+                want = _announced_receipts(s, cid)
+            cmd.status = CommandStatus.DONE if len(kinds) >= want else CommandStatus.ACKED
+    for bid in touched:
+        _settle_broadcast(s, bid)
+    return recorded
+
+
+def _acceptable(ev: IncomingEvent, cmd: Command | None) -> bool:
     if ev.kind not in EVENT_KINDS:
         logger.warning("unknown event kind %r from %s", ev.kind, ev.speaker_id)
         return False
-    cmd = s.get(Command, ev.command_id)
     if cmd is None or cmd.speaker_id != ev.speaker_id:
         logger.warning("event for unknown command %s from %s", ev.command_id, ev.speaker_id)
         return False
-    dup = s.scalar(select(Event.id).where(Event.command_id == ev.command_id, Event.kind == ev.kind))
-    if dup is not None:
+    if ev.kind == "rejected" and ev.details.get("duplicate"):
+        # The loudspeaker refused a copy of a command it had accepted: about the copy,
+        # not the command, whose own receipts arrive beside it.
+        logger.debug("%s refused a copy of command %s", ev.speaker_id, ev.command_id)
         return False
-    s.add(
-        Event(
-            command_id=ev.command_id,
-            speaker_id=ev.speaker_id,
-            kind=ev.kind,
-            at=ev.at,
-            received_at=now,
-            details=dict(ev.details),
-        )
-    )
-    if ev.kind in TERMINAL_KINDS:
+    return True
+
+
+def _apply(cmd: Command, kind: str) -> None:
+    if kind in TERMINAL_KINDS:
         cmd.status = CommandStatus.DONE
-        cmd.outcome = ev.kind
+        cmd.outcome = kind
+    elif cmd.outcome in TERMINAL_KINDS:
+        pass  # a receipt that was lost on the way, arriving after the final one
     elif cmd.status in (CommandStatus.PENDING, CommandStatus.SENT):
         cmd.status = CommandStatus.ACKED
-        if ev.kind == "started":
+        if kind == "started":
             cmd.outcome = "playing"
-    elif ev.kind == "started" and cmd.status == CommandStatus.ACKED:
+    elif kind == "started" and cmd.status == CommandStatus.ACKED:
         cmd.outcome = "playing"
-    s.flush()
-    if cmd.broadcast_id is not None:
-        _settle_broadcast(s, cmd.broadcast_id)
-    return True
+
+
+def _announced_receipts(s: Session, command_id: str) -> int:
+    """How many receipts the final event of a command announced (0 if it did not say)."""
+    for details in s.scalars(
+        select(Event.details).where(
+            Event.command_id == command_id, Event.kind.in_(list(TERMINAL_KINDS))
+        )
+    ):
+        announced = details.get("receipts")
+        return announced if isinstance(announced, int) else 0
+    return 0
+
+
+def settle_broadcast(s: Session, broadcast_id: int) -> None:
+    """Recompute a broadcast's state from its commands (after commands were closed)."""
+    _settle_broadcast(s, broadcast_id)
 
 
 def _settle_broadcast(s: Session, broadcast_id: int) -> None:
     bc = s.get(Broadcast, broadcast_id)
     if bc is None or bc.state == BroadcastState.CANCELLED:
         return
-    cmds = s.scalars(
-        select(Command).where(Command.broadcast_id == broadcast_id, Command.type == "play")
+    # One aggregate query: a broadcast to 1,000 loudspeakers is settled after every burst
+    # of receipts, and loading its commands each time cost more than recording them.
+    groups = s.execute(
+        select(Command.status, Command.outcome, func.count())
+        .where(Command.broadcast_id == broadcast_id, Command.type == "play")
+        .group_by(Command.status, Command.outcome)
     ).all()
-    if not cmds:
+    if not groups:
         return
-    open_ = [c for c in cmds if c.status not in (CommandStatus.DONE, CommandStatus.EXPIRED)]
-    if open_:
-        if any(c.outcome == "playing" for c in open_) or any(c.outcome == "finished" for c in cmds):
+    closed = (CommandStatus.DONE, CommandStatus.EXPIRED)
+    finished = sum(n for _status, outcome, n in groups if outcome == "finished")
+    if any(status not in closed for status, _outcome, _n in groups):
+        playing = any(
+            status not in closed and outcome == "playing" for status, outcome, _n in groups
+        )
+        if playing or finished:
             bc.state = BroadcastState.PLAYING
         elif bc.state == BroadcastState.UNPROCESSED:
             bc.state = BroadcastState.WAITING
         return
-    finished = sum(1 for c in cmds if c.outcome == "finished")
     bc.state = BroadcastState.SUCCEEDED if finished else BroadcastState.FAILED
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -13,14 +13,28 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from audio import AudioCache, AudioError, RenderedAudio, Renderer, RenderOptions
-from broadcast import accounts, media, notices, places, planning, preview, receipts, regions
+from audio import AudioCache, AudioError, Lexicon, RenderedAudio, Renderer, RenderOptions
+from broadcast import (
+    accounts,
+    firing,
+    lexicon,
+    media,
+    notices,
+    places,
+    planning,
+    preview,
+    receipts,
+    regions,
+)
+from broadcast import sound as notice_sound
 from broadcast.accounts import UserView
 from broadcast.errors import ValidationFailed
 from broadcast.keys import KeyPair, b64
+from broadcast.lexicon import LexiconEntryView
 from broadcast.planning import EmergencyRequest, PlannedSchedule, ScheduleRequest
 from broadcast.preview import PlannedPlay
 from broadcast.settings import Settings
+from broadcast.sound import NoticeSound
 from broadcast.views import (
     BroadcastView,
     IncomingEvent,
@@ -163,19 +177,64 @@ class Services:
         with self._tx() as s:
             return places.set_state(s, speaker_id, state, self.now())
 
-    # -- notices and audio ------------------------------------------------------------
-    def render_options(self) -> RenderOptions:
-        a = self.settings.audio
-        return RenderOptions(voice=a.voice, rate=a.rate, chime=a.chime)
+    def speaker_public_keys(self, speaker_ids: Iterable[str]) -> dict[str, str]:
+        with self._tx() as s:
+            return places.speaker_public_keys(s, speaker_ids)
 
-    def render(self, text: str, field: str = "body") -> RenderedAudio:
-        """Render (or fetch from the cache) the speech for ``text``; also the 试听 preview."""
+    def update_speakers(
+        self, online: dict[str, bool], states: dict[str, dict[str, object]]
+    ) -> None:
+        """Apply a burst of availability and state reports in one transaction."""
+        now = self.now()
+        with self._tx() as s:
+            for sid, is_online in online.items():
+                places.set_availability(s, sid, is_online, now)
+            for sid, state in states.items():
+                places.set_state(s, sid, state, now)
+
+    def revoke_speaker(self, speaker_id: str) -> int:
+        """Revoke a loudspeaker (see places.revoke_speaker); the caller reloads the broker."""
+        with self._tx() as s:
+            closed = places.revoke_speaker(s, speaker_id, self.now())
+        logger.info("loudspeaker %s revoked; %d open commands closed", speaker_id, closed)
+        return closed
+
+    # -- notices and audio ------------------------------------------------------------
+    def render_options(self, sound: NoticeSound | None = None) -> RenderOptions:
+        """The configured sound, with a notice's own choices (checked) over it."""
+        a = self.settings.audio
+        return notice_sound.render_options(notice_sound.resolve(sound, a), a)
+
+    def render(
+        self, text: str, field: str = "body", sound: NoticeSound | None = None
+    ) -> RenderedAudio:
+        """Render (or fetch from the cache) the speech for ``text``; also the 试听 preview.
+
+        The current pronunciation lexicon is applied before synthesis (and is in the key)."""
         text = notices.check_body(text, field)
+        resolved = notice_sound.resolve(sound, self.settings.audio)
+        return self._render_text(text, resolved, field)[0]
+
+    def _render_text(
+        self, text: str, resolved: notice_sound.Sound, field: str
+    ) -> tuple[RenderedAudio, str]:
+        """The audio for checked ``text`` and the cache key it was rendered under."""
+        options = notice_sound.render_options(resolved, self.settings.audio)
+        lex = self.lexicon()
         try:
-            return self.renderer.render_text(text, self.render_options())
+            audio = self.renderer.render_text(text, options, lex)
+            return audio, self.renderer.cache_key(text, options, lex)
         except AudioError as exc:
             logger.warning("speech synthesis failed: %s", exc)
-            raise ValidationFailed("语音合成失败，请检查内容后重试", field) from exc
+            raise notice_sound.synthesis_error(exc, options.voice, field) from exc
+
+    def spoken_text(self, text: str, field: str = "text") -> str:
+        """What is said for ``text``, in Chinese characters, with the lexicon applied."""
+        text = notices.check_body(text, field)
+        try:
+            return self.renderer.spoken_text(text, self.lexicon())
+        except AudioError as exc:
+            raise ValidationFailed("这段文字无法朗读，请检查后重试", field) from exc
 
     def media_path(self, sha256: str) -> Path | None:
         """The cached audio file for a content hash, or None."""
@@ -192,11 +251,86 @@ class Services:
             self.media_secret, sha256, expires_epoch, token, int(self.now().timestamp())
         )
 
-    def add_notice(self, title: str, body: str, created_by: str = "") -> NoticeView:
+    def add_notice(
+        self, title: str, body: str, created_by: str = "", sound: NoticeSound | None = None
+    ) -> NoticeView:
         title, body = notices.check_notice_text(title, body)
-        audio = self.render(body)
+        resolved = notice_sound.resolve(sound, self.settings.audio)
+        audio, key = self._render_text(body, resolved, "body")
         with self._tx() as s:
-            return notices.add_notice(s, title, body, audio, created_by, self.now())
+            return notices.add_notice(
+                s, title, body, audio, created_by, self.now(), resolved, audio_key=key
+            )
+
+    def add_recording(
+        self,
+        title: str,
+        source: Path,
+        filename: str,
+        created_by: str = "",
+        sound: NoticeSound | None = None,
+        body: str = "",
+    ) -> NoticeView:
+        """A notice from an uploaded recording (mp3, wav, m4a, amr...): checked, transcoded,
+        normalised and cached like speech. ``body`` is an optional transcript."""
+        from audio.upload import file_sha256
+
+        title = notices.check_title(title)
+        body = notices.check_transcript(body)
+        name = notice_sound.upload_filename(filename)
+        resolved = notice_sound.resolve(sound, self.settings.audio)
+        options = notice_sound.render_options(resolved, self.settings.audio)
+        try:
+            audio = self.renderer.render_file(source, options)
+            source_sha256 = file_sha256(source)
+        except (AudioError, OSError) as exc:
+            logger.info("recording %r refused: %s", name, exc)
+            raise notice_sound.upload_error(AudioError(str(exc))) from exc
+        with self._tx() as s:
+            return notices.add_notice(
+                s,
+                title,
+                body,
+                audio,
+                created_by,
+                self.now(),
+                resolved,
+                source=notices.Source(source_sha256, name),
+            )
+
+    def rerender_notice(self, notice_id: int) -> NoticeView:
+        """Render a text notice again with its options and the current lexicon (重新合成).
+        Broadcasts already sent keep the audio they were sent with."""
+        with self._tx() as s:
+            row = notices.get_notice(s, notice_id)
+            if row.kind != "text":
+                raise ValidationFailed("录音通知播放的是上传的录音，不需要重新合成", "notice")
+            body, stored = row.body, notices.stored_sound(row)
+        resolved = notice_sound.resolve(stored, self.settings.audio)
+        audio, key = self._render_text(body, resolved, "body")
+        with self._tx() as s:
+            view = notices.set_audio(s, notice_id, audio, key, self.now())
+        logger.info("notice %s rendered again: audio %s", notice_id, audio.sha256[:12])
+        return view
+
+    def notice_audio_current(self, notice_id: int) -> bool:
+        """False when rendering the notice again would give different audio (the lexicon or
+        the speech engine changed since); True when it would not, or nobody can tell."""
+        with self._tx() as s:
+            row = notices.get_notice(s, notice_id)
+            if row.kind != "text" or row.audio_key is None:
+                return True
+            body, stored, key = row.body, notices.stored_sound(row), row.audio_key
+        try:
+            options = self.render_options(stored)
+            return self.renderer.cache_key(body, options, self.lexicon()) == key
+        except (AudioError, ValidationFailed):
+            return True
+
+    def audio_in_use(self) -> set[str]:
+        """Audio the cache never evicts: stored notices' and open play commands'."""
+        with self._tx() as s:
+            return notices.audio_in_use(s, self.now())
 
     def list_notices(self) -> list[NoticeView]:
         with self._tx() as s:
@@ -205,6 +339,41 @@ class Services:
     def get_notice(self, notice_id: int) -> NoticeView:
         with self._tx() as s:
             return notices.notice_view(notices.get_notice(s, notice_id))
+
+    # -- pronunciation lexicon ------------------------------------------------------------
+    def lexicon(self) -> Lexicon:
+        """The current lexicon, as the renderer applies it."""
+        with self._tx() as s:
+            return lexicon.load(s)
+
+    def list_lexicon(self) -> list[LexiconEntryView]:
+        with self._tx() as s:
+            return lexicon.list_entries(s)
+
+    def get_lexicon_entry(self, entry_id: int) -> LexiconEntryView:
+        with self._tx() as s:
+            return lexicon.entry_view(lexicon.get_entry(s, entry_id))
+
+    def add_lexicon_entry(
+        self, term: str, replacement: str, note: str = "", created_by: str = ""
+    ) -> LexiconEntryView:
+        with self._tx() as s:
+            view = lexicon.add_entry(s, term, replacement, note, created_by, self.now())
+        logger.info("lexicon: %r read as %r (added by %s)", view.term, view.replacement, created_by)
+        return view
+
+    def update_lexicon_entry(
+        self, entry_id: int, term: str, replacement: str, note: str = ""
+    ) -> LexiconEntryView:
+        with self._tx() as s:
+            view = lexicon.update_entry(s, entry_id, term, replacement, note, self.now())
+        logger.info("lexicon: entry %s now reads %r as %r", entry_id, view.term, view.replacement)
+        return view
+
+    def delete_lexicon_entry(self, entry_id: int) -> None:
+        with self._tx() as s:
+            term = lexicon.delete_entry(s, entry_id)
+        logger.info("lexicon: entry %s (%r) deleted", entry_id, term)
 
     # -- schedules and broadcasts ---------------------------------------------------------
     def add_schedule(self, req: ScheduleRequest, created_by: str = "") -> ScheduleView:
@@ -249,7 +418,7 @@ class Services:
         """Stop a broadcast everywhere at once (signed stop commands). Returns their count."""
         stop_ttl = timedelta(seconds=self.settings.commands.stop_ttl_seconds)
         with self._tx() as s:
-            stops = planning.cancel_broadcast(s, broadcast_id, cancelled_by, self.now(), stop_ttl)
+            stops = firing.cancel_broadcast(s, broadcast_id, cancelled_by, self.now(), stop_ttl)
         self.on_commands()
         self.on_schedules_changed()
         return stops
@@ -298,28 +467,39 @@ class Services:
         with self._tx() as s:
             return planning.planned_schedules(s, self.settings.schedule.window_seconds)
 
+    def fired_since(self, since: datetime) -> dict[int, set[datetime]]:
+        with self._tx() as s:
+            return planning.fired_since(s, since)
+
     def fired_occurrences(self, schedule_id: int, since: datetime) -> set[datetime]:
         with self._tx() as s:
             return planning.fired_occurrences(s, schedule_id, since)
 
-    def fire(self, schedule_id: int, planned_at: datetime) -> int | None:
-        """Create the broadcast for one occurrence (idempotent) and wake the gateway."""
+    def fire_many(self, schedule_ids: Sequence[int], planned_at: datetime) -> list[int | None]:
+        """Fire the occurrences of several schedules due at one instant (idempotent), in
+        one transaction, and wake the gateway."""
+        if not schedule_ids:
+            return []
         sched = self.settings.schedule
 
-        def attempt() -> int | None:
+        def attempt() -> list[int | None]:
             with self._tx() as s:
-                return planning.fire(
-                    s, schedule_id, planned_at, self.now(), sched.window_seconds, sched.quiet_hours
+                return firing.fire(
+                    s, schedule_ids, planned_at, self.now(), sched.window_seconds, sched.quiet_hours
                 )
 
         try:
-            bid = attempt()
+            ids = attempt()
         except IntegrityError:
-            # A concurrent fire of the same occurrence loses on the unique key: read its id.
-            bid = attempt()
-        if bid is not None:
+            # A concurrent fire of the same occurrence lost on the unique key: read the ids.
+            ids = attempt()
+        if any(bid is not None for bid in ids):
             self.on_commands()
-        return bid
+        return ids
+
+    def fire(self, schedule_id: int, planned_at: datetime) -> int | None:
+        """Create the broadcast for one occurrence (idempotent) and wake the gateway."""
+        return self.fire_many([schedule_id], planned_at)[0]
 
     def list_broadcasts(
         self, limit: int = 100, broadcast_id: int | None = None
@@ -344,6 +524,10 @@ class Services:
     def record_event(self, event: IncomingEvent) -> bool:
         with self._tx() as s:
             return receipts.record_event(s, event, self.now())
+
+    def record_events(self, events: Sequence[IncomingEvent]) -> int:
+        with self._tx() as s:
+            return receipts.record_events(s, events, self.now())
 
     def playback_log(
         self, since: datetime | None = None, broadcast_id: int | None = None, limit: int = 500

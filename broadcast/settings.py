@@ -51,6 +51,15 @@ class MqttSettings(_Section):
     base_topic: str = "cunxiang"
     # Executable used for the private broker.
     mosquitto: str = "mosquitto"
+    # CA certificate (PEM) of a production broker's TLS listener; embedded in
+    # provisioning files so loudspeakers can verify the broker.
+    ca_file: Path | None = None
+    # Private broker: a TLS listener for loudspeakers outside the town network ...
+    tls_port: int | None = Field(default=None, ge=1, le=65535)
+    tls_host: str = "0.0.0.0"
+    # ... reached by loudspeakers under this name or address (in its certificate and in
+    # their provisioning files).
+    public_host: str | None = None
 
     @field_validator("base_topic")
     @classmethod
@@ -64,6 +73,15 @@ class AudioSettings(_Section):
     voice: str = "cmn-latn-pinyin"
     rate: int = Field(default=150, ge=80, le=400)
     chime: bool = True
+    # Defaults of a new notice: read it this many times (pause_ms apart), then the closing line.
+    repeat: int = Field(default=2, ge=1, le=5)
+    pause_ms: int = Field(default=2000, ge=0, le=10_000)
+    closing: str = Field(default="", max_length=100)
+    # Integrated loudness target (EBU R128), LUFS.
+    loudness_lufs: float = Field(default=-16.0, ge=-40.0, le=-6.0)
+    # Size limit of the audio cache (least recently used files go first, never the audio of
+    # a stored notice); 0 means no limit.
+    cache_max_mb: int = Field(default=2048, ge=0)
 
 
 class CommandSettings(_Section):
@@ -79,6 +97,9 @@ class ScheduleSettings(_Section):
     window_seconds: int = Field(default=900, ge=30, le=24 * 3600)
     # Routine broadcasts never start inside these local hours (per village overridable).
     quiet_hours: str = "22:00-06:00"
+    # Occurrences are dispatched this long before their planned time; loudspeakers hold
+    # them until not_before, so playback starts on time even when hundreds fire at once.
+    dispatch_lead_seconds: float = Field(default=5.0, ge=0, le=60)
     # How far back the scheduler looks for occurrences to record as missed.
     missed_lookback_hours: int = Field(default=48, ge=1, le=24 * 31)
 

@@ -52,6 +52,17 @@ class NoticeView:
     audio_duration_ms: int
     created_by: str
     created_at: datetime
+    # "text" or "recording" (an uploaded file; see broadcast.models.Notice).
+    kind: str = "text"
+    source_filename: str | None = None
+    source_sha256: str | None = None
+    # Sound options it was rendered with; voice and rate None: not applicable or the default.
+    voice: str | None = None
+    rate: int | None = None
+    repeat: int = 1
+    chime: bool = True
+    closing: str = ""
+    rendered_at: datetime | None = None
 
 
 @dataclass(frozen=True)

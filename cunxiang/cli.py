@@ -9,15 +9,17 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from audio import AudioError
 from broadcast.errors import CunxiangError
-from broadcast.planning import ScheduleRequest
-from broadcast.services import Services
 from broadcast.settings import Settings, load_settings
-from cunxiang.server import ROLES
-from devices.speaker import ConfigFileError
+from cunxiang.roles import ROLES
+
+if TYPE_CHECKING:
+    from broadcast.services import Services
+
+# The heavy packages (web, devices, audio, the database) are imported by the commands
+# that use them, so that `cunxiang speak` or `--help` start quickly.
 
 logger = logging.getLogger("cunxiang")
 
@@ -108,20 +110,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from audio import AudioCache, Renderer, RenderOptions
+    from cunxiang import speak
 
-    settings = _settings(args)
-    text = args.text if args.text != "-" else sys.stdin.read()
-    a = settings.audio
-    options = RenderOptions(voice=args.voice or a.voice, rate=args.rate or a.rate, chime=a.chime)
-    with Renderer(AudioCache(settings.media_dir), options) as renderer:
-        audio = renderer.render_text(text, options)
-    args.output.write_bytes(audio.path.read_bytes())
-    print(
-        f"{args.output}: {audio.duration_ms / 1000:.1f} s, {audio.size} bytes, "
-        f"sha256 {audio.sha256}"
-    )
-    return 0
+    return speak.run(args, _settings(args))
 
 
 def cmd_village_add(args: argparse.Namespace) -> int:
@@ -150,6 +141,22 @@ def cmd_speaker_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speaker_revoke(args: argparse.Namespace) -> int:
+    from cunxiang.runtime import private_broker
+
+    settings = _settings(args)
+    services = _services(args)
+    closed = services.revoke_speaker(args.id)
+    # Its provisioning file holds its private key and password: gone with the account.
+    (settings.speakers_dir / f"{args.id}.json").unlink(missing_ok=True)
+    if settings.mqtt.url is None:
+        private_broker(settings).reload(services.broker_accounts())
+    else:
+        print("remove its lines from the production broker's password file and reload it")
+    print(f"loudspeaker {args.id} revoked ({closed} open commands closed)")
+    return 0
+
+
 def cmd_speaker_list(args: argparse.Namespace) -> int:
     for sp in _services(args).list_speakers():
         state = "online" if sp.online else "offline"
@@ -162,9 +169,13 @@ def cmd_speaker_run(args: argparse.Namespace) -> int:
     from cunxiang.server import wait_for_signal
     from devices.speaker import Loudspeaker, SpeakerConfig
 
-    config = SpeakerConfig.load(args.config_file)
-    if args.player:
-        config = SpeakerConfig(**{**config.__dict__, "player": args.player})
+    config_file = getattr(args, "config_file", None) or args.speaker_config
+    if config_file is None:
+        raise CliError("give an action (add, list, run, revoke) or --config FILE")
+    config = SpeakerConfig.load(config_file)
+    player = getattr(args, "player", None) or args.speaker_player
+    if player:
+        config = SpeakerConfig(**{**config.__dict__, "player": player})
     speaker = Loudspeaker(config)
     speaker.start()
     print(
@@ -176,15 +187,28 @@ def cmd_speaker_run(args: argparse.Namespace) -> int:
 
 
 def cmd_notice_add(args: argparse.Namespace) -> int:
+    from broadcast.sound import NoticeSound
+
+    sound = NoticeSound(args.voice, args.rate, args.repeat, args.chime, args.closing)
+    if args.audio is not None:  # a recording instead of text; TEXT is then its transcript
+        if not args.audio.is_file():
+            raise CliError(f"--audio: no such file: {args.audio}")
+        n = _services(args).add_recording(
+            args.title, args.audio, args.audio.name, "cli", sound, args.text or ""
+        )
+        print(f"notice {n.id}: {n.title} (recording, {n.audio_duration_ms / 1000:.1f} s audio)")
+        return 0
     text = args.file.read_text(encoding="utf-8") if args.file else args.text
     if not text:
-        raise CliError("give the notice text or --file")
-    n = _services(args).add_notice(args.title, text, created_by="cli")
+        raise CliError("give the notice text, --file or --audio")
+    n = _services(args).add_notice(args.title, text, created_by="cli", sound=sound)
     print(f"notice {n.id}: {n.title} ({n.audio_duration_ms / 1000:.1f} s audio)")
     return 0
 
 
 def cmd_schedule_add(args: argparse.Namespace) -> int:
+    from broadcast.planning import ScheduleRequest
+
     services = _services(args)
     villages: list[str | int] = [v.strip() for v in args.villages.split(",") if v.strip()]
     if args.daily:
@@ -203,18 +227,53 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from cunxiang.provision import simulated_speakers
+    from cunxiang.runtime import private_broker
     from cunxiang.server import wait_for_signal
-    from devices.simulate import Simulator
+    from devices.simulate import Fleet, FleetFaults
 
     settings = _settings(args)
-    directory = args.speakers_dir or settings.speakers_dir
-    sim = Simulator.from_directory(directory, settings.data_dir / "sim-state")
-    if not sim.speakers:
-        raise CliError(f"no provisioning files in {directory}")
-    sim.start()
-    print(f"simulating {len(sim.speakers)} loudspeakers from {directory}", flush=True)
-    wait_for_signal()
-    sim.stop()
+    if args.speakers is not None:
+        if args.speakers < 1:
+            raise CliError("--speakers must be at least 1")
+        services = _services(args)
+        paths = simulated_speakers(settings, services, args.speakers)
+        if settings.mqtt.url is None:
+            private_broker(settings).reload(services.broker_accounts())
+        source = f"{len(paths)} simulated loudspeakers"
+    else:
+        directory = args.speakers_dir or settings.speakers_dir
+        paths = sorted(directory.glob("*.json"))
+        if not paths:
+            raise CliError(f"no provisioning files in {directory}")
+        source = f"{len(paths)} loudspeakers from {directory}"
+    faults = FleetFaults(
+        offline_fraction=args.offline,
+        offline_after=args.offline_after,
+        offline_seconds=args.offline_for,
+        download_delay=args.slow_downloads,
+        fail_downloads=args.fail_downloads,
+        drop_events=args.drop_events,
+        duplicate_events=args.duplicate_events,
+        reorder_events=args.reorder_events,
+        clock_skew_ms=args.clock_skew,
+        seed=args.seed,
+    )
+    fleet = Fleet(paths, settings.data_dir / "sim-state", args.processes, faults)
+    fleet.start()
+    connected = fleet.wait_connected(120)
+    print(f"simulating {source} in {fleet.processes} processes", flush=True)
+    if not connected:
+        print("warning: not every loudspeaker connected within 120 s", flush=True)
+    if args.duration is None:
+        wait_for_signal()
+    else:
+        from threading import Event
+
+        Event().wait(args.duration)  # a scripted run of a fixed length
+    played = fleet.stop()
+    plays = sum(len(ids) for ids in played.values())
+    print(f"{plays} plays by {sum(1 for ids in played.values() if ids)} loudspeakers")
     return 0
 
 
@@ -309,11 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("demo", cmd_demo, "seed a sample township and run it with simulated loudspeakers")
     add("check-config", cmd_check_config, "validate the settings and exit")
 
-    speak = add("speak", cmd_speak, "synthesize TEXT to an MP3 file")
-    speak.add_argument("text", help="text to speak ('-' reads standard input)")
-    speak.add_argument("-o", "--output", type=Path, required=True)
-    speak.add_argument("--voice")
-    speak.add_argument("--rate", type=int)
+    from cunxiang import speak as speak_cmd
+
+    speak = add("speak", cmd_speak, "synthesize TEXT (or --audio FILE) to an MP3 or Opus file")
+    speak_cmd.add_arguments(speak)
 
     village = sub.add_parser("village", help="villages").add_subparsers(
         dest="action", required=True, parser_class=_Parser
@@ -324,9 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     va.set_defaults(func=cmd_village_add)
     village.add_parser("list", help="list villages").set_defaults(func=cmd_village_list)
 
-    speaker = sub.add_parser("speaker", help="loudspeakers").add_subparsers(
-        dest="action", required=True, parser_class=_Parser
+    speaker_parser = sub.add_parser("speaker", help="loudspeakers")
+    # `cunxiang speaker --config FILE` runs the reference loudspeaker (as `speaker run FILE`).
+    speaker_parser.add_argument(
+        "--config", dest="speaker_config", type=Path, help="provisioning file to run"
     )
+    speaker_parser.add_argument("--player", dest="speaker_player", help="audio player command")
+    speaker_parser.set_defaults(func=cmd_speaker_run)
+    speaker = speaker_parser.add_subparsers(dest="action", required=False, parser_class=_Parser)
+    srv = speaker.add_parser("revoke", help="revoke a loudspeaker: its account, key and commands")
+    srv.add_argument("id")
+    srv.set_defaults(func=cmd_speaker_revoke)
     sa = speaker.add_parser("add", help="provision a loudspeaker and write its file")
     sa.add_argument("id")
     sa.add_argument("--village", required=True, help="village id, code or name")
@@ -348,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     na.add_argument("--title", required=True)
     na.add_argument("text", nargs="?")
     na.add_argument("--file", type=Path)
+    na.add_argument("--audio", type=Path, help="a recording (mp3, wav, m4a, amr) instead of text")
+    na.add_argument("--repeat", type=int, help="say it N times (default: audio.repeat)")
+    na.add_argument("--chime", action=argparse.BooleanOptionalAction, help="chime before it")
+    na.add_argument("--closing", help="a closing line said once at the end")
+    na.add_argument("--voice", help="espeak-ng voice (default: audio.voice)")
+    na.add_argument("--rate", type=int, help="speech rate (default: audio.rate)")
     na.set_defaults(func=cmd_notice_add)
 
     schedule = sub.add_parser("schedule", help="schedules").add_subparsers(
@@ -365,6 +437,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = add("simulate", cmd_simulate, "run simulated loudspeakers from provisioning files")
     sim.add_argument("--speakers-dir", type=Path)
+    sim.add_argument(
+        "--speakers", type=int, metavar="N", help="run sim-0001..N, provisioning missing ones"
+    )
+    sim.add_argument("--processes", type=int, help="worker processes (default: 1 per 250)")
+    sim.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    sim.add_argument("--offline", type=float, default=0.0, metavar="FRACTION")
+    sim.add_argument("--offline-after", type=float, default=5.0, metavar="S")
+    sim.add_argument("--offline-for", type=float, default=60.0, metavar="S")
+    sim.add_argument("--slow-downloads", type=float, default=0.0, metavar="S")
+    sim.add_argument("--fail-downloads", type=float, default=0.0, metavar="P")
+    sim.add_argument("--drop-events", type=float, default=0.0, metavar="P")
+    sim.add_argument("--duplicate-events", type=float, default=0.0, metavar="P")
+    sim.add_argument("--reorder-events", type=float, default=0.0, metavar="P")
+    sim.add_argument("--clock-skew", type=int, default=0, metavar="MS")
+    sim.add_argument("--seed", type=int, default=1)
 
     plan = add("plan", cmd_plan, "preview what will play where, with conflicts and problems")
     plan.add_argument("--date", help="first local day, YYYY-MM-DD (default today)")
@@ -389,9 +476,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except (CunxiangError, CliError, ConfigFileError, AudioError) as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"cunxiang: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors whose message is meant for the operator (and no traceback)."""
+    if isinstance(exc, CunxiangError | CliError):
+        return True
+    # Only a module that was imported can have raised its error.
+    for module, name in (("audio.errors", "AudioError"), ("devices.speaker", "ConfigFileError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from audio import AudioCache, Renderer, RenderOptions
+from sqlalchemy.orm import Session, sessionmaker
+
+from audio import AudioCache, Renderer
 from broadcast.db import make_engine, make_sessions, migrate
 from broadcast.errors import ConfigError
 from broadcast.keys import load_or_create_secret, load_or_create_server_key, mosquitto_password_hash
+from broadcast.notices import audio_in_use
 from broadcast.services import Services
 from broadcast.settings import Settings
-from devices.broker import SERVER_USERNAME, PrivateBroker, free_port
+from broadcast.sound import render_options, resolve
+from devices.broker import SERVER_USERNAME, PrivateBroker, TlsListener, free_port
 from devices.gateway import BrokerAddress
 from devices.protocol import Topics
 
@@ -29,12 +33,17 @@ def build_services(
     engine = make_engine(settings.db_url())
     if migrate_db:
         migrate(engine)
-    cache = AudioCache(settings.media_dir)
+    sessions = make_sessions(engine)
     a = settings.audio
-    renderer = Renderer(cache, RenderOptions(voice=a.voice, rate=a.rate, chime=a.chime))
+    cache = AudioCache(
+        settings.media_dir,
+        max_bytes=a.cache_max_mb * 1024 * 1024 or None,
+        keep=_audio_in_use(sessions, clock),
+    )
+    renderer = Renderer(cache, render_options(resolve(None, a), a))
     return Services(
         engine=engine,
-        sessions=make_sessions(engine),
+        sessions=sessions,
         settings=settings,
         renderer=renderer,
         cache=cache,
@@ -42,6 +51,18 @@ def build_services(
         media_secret=load_or_create_secret(settings.keys_dir / "media.secret"),
         clock=clock,
     )
+
+
+def _audio_in_use(
+    sessions: sessionmaker[Session], clock: Callable[[], datetime]
+) -> Callable[[], set[str]]:
+    """What the audio cache must never evict: asked for only when it is over its limit."""
+
+    def keep() -> set[str]:
+        with sessions.begin() as s:
+            return audio_in_use(s, clock())
+
+    return keep
 
 
 def private_broker_port(settings: Settings) -> int:
@@ -79,14 +100,35 @@ def broker_address(settings: Settings) -> BrokerAddress:
         username=m.username or url.username or SERVER_USERNAME,
         password=(m.password.get_secret_value() if m.password else url.password) or "",
         tls=tls,
+        ca_file=str(m.ca_file) if m.ca_file else None,
     )
 
 
 def private_broker(settings: Settings) -> PrivateBroker:
+    m = settings.mqtt
+    tls = None
+    if m.tls_port is not None:
+        names = tuple(dict.fromkeys([m.public_host or "localhost", "localhost", "127.0.0.1"]))
+        tls = TlsListener(m.tls_port, m.tls_host, names)
     return PrivateBroker(
         directory=settings.data_dir / "mosquitto",
         port=private_broker_port(settings),
         topics=Topics(settings.mqtt.base_topic),
         server_password_hash=mosquitto_password_hash(server_mqtt_password(settings)),
         executable=settings.mqtt.mosquitto,
+        tls=tls,
     )
+
+
+def loudspeaker_broker(settings: Settings) -> dict[str, object]:
+    """The ``broker`` section of a provisioning file: where a loudspeaker connects."""
+    m = settings.mqtt
+    if m.url is None and m.tls_port is not None:
+        certs = private_broker(settings).certificates()
+        host = m.public_host or "127.0.0.1"
+        return {"host": host, "port": m.tls_port, "tls": True, "ca_pem": certs.ca_pem()}
+    addr = broker_address(settings)
+    section: dict[str, object] = {"host": addr.host, "port": addr.port, "tls": addr.tls}
+    if addr.tls and m.ca_file is not None:
+        section["ca_pem"] = m.ca_file.read_text(encoding="ascii")
+    return section

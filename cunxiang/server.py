@@ -20,6 +20,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from broadcast.services import Services
 from broadcast.settings import Settings
+from cunxiang.roles import ROLES
 from cunxiang.runtime import broker_address, build_services, private_broker
 from devices.gateway import Gateway
 from devices.protocol import Topics
@@ -29,8 +30,6 @@ from scheduler.runner import BroadcastScheduler
 from web import create_app
 
 logger = logging.getLogger(__name__)
-
-ROLES = ("all", "web", "scheduler")
 
 
 class Dispatcher:
