@@ -10,7 +10,22 @@ from flask_wtf.csrf import CSRFProtect
 
 from broadcast.keys import load_or_create_secret
 from broadcast.services import Services
-from web import api, auth, display, errors, log, media, notices, schedules, speakers
+from web import (
+    api,
+    api_speech,
+    auth,
+    display,
+    emergency,
+    errors,
+    lexicon,
+    log,
+    media,
+    notices,
+    schedules,
+    speakers,
+    uploads,
+    villages,
+)
 from web.context import attach
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -48,6 +63,7 @@ def _healthz() -> Response:
 def create_app(services: Services, *, testing: bool = False) -> Flask:
     """Build the Flask app around an already wired ``Services`` facade."""
     app = Flask(__name__)
+    app.request_class = uploads.UploadRequest  # recordings may be larger on the upload routes
     app.config.update(
         TESTING=testing,
         SECRET_KEY=_secret_key(services),
@@ -65,8 +81,11 @@ def create_app(services: Services, *, testing: bool = False) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # the API checks CSRF itself, for session-authenticated calls only
     auth.setup(app)
-    for blueprint in (notices.bp, schedules.bp, speakers.bp, log.bp, media.bp, api.bp):
+    emergency.setup(app)
+    for blueprint in (notices.bp, schedules.bp, speakers.bp, villages.bp, log.bp, media.bp, api.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(lexicon.bp)
+    api_speech.check_registered(app)  # its routes (lexicon, recordings, 重新合成) are on api.bp
     app.add_url_rule("/healthz", "healthz", _healthz)
     display.register(app)
     errors.register(app)

@@ -9,18 +9,21 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import UnsupportedMediaType
 
-from broadcast.errors import ValidationFailed
+from broadcast.errors import NotFound, ValidationFailed
 from web import serialize
 from web.auth import TOO_MANY, WRONG, check_credentials, session_user
 from web.context import services
+from web.emergency_inputs import emergency_from_json, resolve_targets
 from web.errors import json_error
 from web.inputs import (
     notice_text,
     optional_int,
     parse_aware_datetime,
     parse_int,
+    quiet_hours_value,
     schedule_from_json,
 )
+from web.uploads import sound_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,37 @@ def _created(payload: dict[str, Any], location: str) -> Response:
 
 @bp.get("/villages")
 def villages() -> ResponseReturnValue:
-    return jsonify(villages=serialize.jsonable(services().list_villages()))
+    svc = services()
+    return jsonify(
+        villages=serialize.jsonable(svc.list_villages()),
+        default_quiet_hours=svc.settings.schedule.quiet_hours,
+    )
+
+
+@bp.get("/villages/<int:village_id>")
+def village(village_id: int) -> ResponseReturnValue:
+    return jsonify(_village_view(village_id))
+
+
+def _village_view(village_id: int) -> dict[str, Any]:
+    for view in services().list_villages():
+        if view.id == village_id:
+            out: dict[str, Any] = serialize.jsonable(view)
+            return out
+    raise NotFound(f"找不到村：{village_id}")
+
+
+@bp.patch("/villages/<int:village_id>")
+def update_village(village_id: int) -> ResponseReturnValue:
+    """Only the quiet hours: "22:00-06:00", "-" for none, null for the default."""
+    data = _body()
+    if set(data) != {"quiet_hours"}:
+        raise ValidationFailed("只能修改 quiet_hours", "quiet_hours")
+    _village_view(village_id)  # 404 before anything else
+    band = quiet_hours_value(data["quiet_hours"])
+    services().set_quiet_hours(village_id, band)
+    logger.info("quiet hours of village %s set to %s by %s", village_id, band, _username())
+    return jsonify(_village_view(village_id))
 
 
 @bp.get("/speakers")
@@ -99,21 +132,27 @@ def notice(notice_id: int) -> ResponseReturnValue:
 
 @bp.post("/notices")
 def create_notice() -> ResponseReturnValue:
+    """JSON text (with optional sound options), or multipart with an ``audio`` recording."""
+    if request.mimetype == "multipart/form-data":
+        from web.api_speech import create_recording
+
+        return create_recording()
     data = _body()
     title, body = data.get("title", ""), data.get("body", "")
     if not isinstance(title, str):
         raise ValidationFailed("标题须为字符串", "title")
     if not isinstance(body, str):
         raise ValidationFailed("通知内容须为字符串", "body")
-    view = services().add_notice(title, body, created_by=_username())
+    view = services().add_notice(title, body, _username(), sound_from_json(data))
     logger.info("notice %s created by %s via the API", view.id, view.created_by)
     return _created(serialize.notice(view), url_for("api.notice", notice_id=view.id))
 
 
 @bp.post("/preview")
 def preview() -> ResponseReturnValue:
-    text = notice_text(_body().get("text"), "text")
-    rendered = services().render(text, field="text")
+    data = _body()
+    text = notice_text(data.get("text"), "text")
+    rendered = services().render(text, field="text", sound=sound_from_json(data))
     return jsonify(
         sha256=rendered.sha256,
         url=serialize.media_path(rendered.sha256),
@@ -144,6 +183,23 @@ def schedule(schedule_id: int) -> ResponseReturnValue:
     return jsonify(_schedule_view(schedule_id))
 
 
+@bp.put("/schedules/<int:schedule_id>")
+def replace_schedule(schedule_id: int) -> ResponseReturnValue:
+    """Edit a schedule: the same body as creating one; a one-off needs its ``at``."""
+    svc = services()
+    req = schedule_from_json(_body(), svc.now(), at_required=True)
+    view = svc.update_schedule(schedule_id, req)
+    logger.info("schedule %s edited by %s via the API", schedule_id, _username())
+    return jsonify(serialize.jsonable(view))
+
+
+@bp.delete("/schedules/<int:schedule_id>")
+def delete_schedule(schedule_id: int) -> ResponseReturnValue:
+    services().delete_schedule(schedule_id)
+    logger.info("schedule %s deleted by %s via the API", schedule_id, _username())
+    return Response(status=204)
+
+
 @bp.patch("/schedules/<int:schedule_id>")
 def update_schedule(schedule_id: int) -> ResponseReturnValue:
     data = _body()
@@ -160,6 +216,55 @@ def broadcasts() -> ResponseReturnValue:
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit 须在 1–1000 之间", "limit")
     return jsonify(broadcasts=[serialize.broadcast(b) for b in services().list_broadcasts(limit)])
+
+
+def _broadcast_view(broadcast_id: int) -> dict[str, Any]:
+    found = services().list_broadcasts(1, broadcast_id)
+    if not found:
+        raise NotFound(f"找不到广播 {broadcast_id}")
+    return serialize.broadcast(found[0])
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+def broadcast(broadcast_id: int) -> ResponseReturnValue:
+    return jsonify(_broadcast_view(broadcast_id))
+
+
+@bp.post("/broadcasts/<int:broadcast_id>/cancel")
+def cancel_broadcast(broadcast_id: int) -> ResponseReturnValue:
+    """Stop a broadcast everywhere at once; ``stops`` counts the signed stop commands."""
+    stops = services().cancel_broadcast(broadcast_id, _username())
+    logger.warning("broadcast %s stopped by %s via the API", broadcast_id, _username())
+    return jsonify(broadcast=_broadcast_view(broadcast_id), stops=stops)
+
+
+@bp.post("/emergencies")
+def send_emergency() -> ResponseReturnValue:
+    """Send an emergency now. Without ``"confirm": true`` nothing is sent: the answer is a
+    400 naming the targets and their loudspeaker count, to be checked and confirmed."""
+    svc = services()
+    req, confirmed = emergency_from_json(_body())
+    speakers = svc.list_speakers() if req.speakers else []
+    targets = resolve_targets(req, svc.list_villages(), svc.list_zones(), speakers)
+    svc.get_notice(req.notice_id)  # 404 for an unknown notice, before any confirmation
+    if not confirmed:
+        response = jsonify(
+            error="confirmation_required",
+            message=(
+                f"将{'演练' if req.drill else '发送应急广播'}到 {len(targets.villages)} 个村、"
+                f'{targets.loudspeakers} 个喇叭；核对后加上 "confirm": true 再发送'
+            ),
+            drill=req.drill,
+            **targets.as_dict(),
+        )
+        response.status_code = 400
+        return response
+    view = svc.send_emergency(req, _username())
+    logger.warning(
+        "%s %s sent by %s via the API", "drill" if req.drill else "emergency", view.id, _username()
+    )
+    location = url_for("api.broadcast", broadcast_id=view.id)
+    return _created(serialize.broadcast(view), location)
 
 
 @bp.get("/log")

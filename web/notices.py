@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from broadcast.errors import NotFound, ValidationFailed
 from broadcast.views import NoticeView
+from web import notice_form, schedule_form
 from web.auth import require_login, session_user
 from web.context import services, zone
 from web.forms import errors_for
-from web.inputs import DEFAULT_PRIORITY, DEFAULT_REPEAT, DEFAULT_VOLUME, schedule_from_form
+from web.schedule_form import ScheduleForm
+from web.uploads import UPLOAD_MB
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("notices", __name__)
 bp.before_request(require_login)
-
-NOTICE_FIELDS = ("title", "body")
-PLAY_FIELDS = ("villages", "when", "at", "time_of_day", "priority", "repeat", "volume")
 
 
 def _username() -> str:
@@ -41,40 +40,36 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/notices/new", methods=["GET", "POST"])
 def new() -> ResponseReturnValue:
+    """Text read by the machine, or an uploaded recording (multipart), with sound options."""
     if request.method == "GET":
-        return render_template("notices/new.html", form={"title": "", "body": ""}, errors={})
-    form = {"title": request.form.get("title", ""), "body": request.form.get("body", "")}
+        return notice_form.page(notice_form.blank(), {}, 200)
+    form = notice_form.posted()
     try:
-        notice = services().add_notice(form["title"], form["body"], created_by=_username())
+        notice = notice_form.save(form, _username())
     except ValidationFailed as exc:
-        html = render_template("notices/new.html", form=form, errors=errors_for(exc, NOTICE_FIELDS))
-        return Response(html, status=400, mimetype="text/html")
-    logger.info("notice %s created by %s", notice.id, notice.created_by)
+        return notice_form.page(form, errors_for(exc, notice_form.FIELDS), 400)
+    logger.info("notice %s (%s) created by %s", notice.id, notice.kind, notice.created_by)
     flash("通知已保存，请选择播放的村和时间", "ok")
     return redirect(url_for("notices.detail", notice_id=notice.id))
 
 
-def _default_at(now: datetime) -> str:
-    """Half an hour from now, on a five-minute mark, as a datetime-local value."""
-    local = now.astimezone(zone()) + timedelta(minutes=30)
-    local = local.replace(minute=local.minute - local.minute % 5, second=0, microsecond=0)
-    return local.strftime("%Y-%m-%dT%H:%M")
-
-
 def _play_page(
-    notice: NoticeView,
-    form: dict[str, str],
-    checked: list[str],
-    errors: dict[str, str],
-    status: int,
+    notice: NoticeView, form: ScheduleForm, errors: dict[str, str], status: int
 ) -> Response:
     html = render_template(
         "notices/detail.html",
         notice=notice,
         villages=services().list_villages(),
-        form=form,
-        checked=set(checked),
+        zones=services().list_zones(),
+        form=form.values,
+        checked=set(form.villages),
+        checked_zones=set(form.zones),
+        speakers=form.speakers,
+        days=set(form.weekdays),
         errors=errors,
+        allow_now=True,
+        default_window=services().settings.schedule.window_seconds // 60,
+        audio_current=services().notice_audio_current(notice.id),
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -82,31 +77,44 @@ def _play_page(
 @bp.get("/notices/<int:notice_id>")
 def detail(notice_id: int) -> ResponseReturnValue:
     notice = services().get_notice(notice_id)
-    form = {
-        "when": "now",
-        "at": _default_at(services().now()),
-        "time_of_day": "",
-        "priority": str(DEFAULT_PRIORITY),
-        "repeat": str(DEFAULT_REPEAT),
-        "volume": str(DEFAULT_VOLUME),
-    }
-    return _play_page(notice, form, [], {}, 200)
+    return _play_page(notice, schedule_form.blank(services().now(), zone()), {}, 200)
 
 
 @bp.post("/notices/<int:notice_id>/play")
 def play(notice_id: int) -> ResponseReturnValue:
     svc = services()
     notice = svc.get_notice(notice_id)
-    form = {name: request.form.get(name, "") for name in PLAY_FIELDS if name != "villages"}
-    checked = request.form.getlist("villages")
+    form = schedule_form.posted()
     try:
-        req = schedule_from_form(notice.id, form, checked, svc.now(), zone())
-        schedule = svc.add_schedule(req, created_by=_username())
+        schedule = svc.add_schedule(form.request(notice.id, svc.now(), zone()), _username())
     except (ValidationFailed, NotFound) as exc:
         # NotFound here is a village that vanished since the form was shown.
-        return _play_page(notice, form, checked, errors_for(exc, PLAY_FIELDS), 400)
-    if form.get("when", "now") == "now":
+        return _play_page(notice, form, errors_for(exc, schedule_form.FIELDS), 400)
+    if form.values["when"] == "now":
         flash(f"“{notice.title}”已开始播放", "ok")
         return redirect(url_for("log.index"))
     flash(f"已保存播放计划 #{schedule.id}", "ok")
     return redirect(url_for("schedules.index"))
+
+
+@bp.post("/notices/<int:notice_id>/render")
+def render(notice_id: int) -> ResponseReturnValue:
+    """重新合成: the text again with the current lexicon (its schedules then play the new audio)."""
+    try:
+        notice = services().rerender_notice(notice_id)
+    except ValidationFailed as exc:
+        flash(str(exc), "bad")
+        return redirect(url_for("notices.detail", notice_id=notice_id))
+    logger.info("notice %s rendered again by %s", notice.id, _username())
+    flash("已按当前读音表重新合成", "ok")
+    return redirect(url_for("notices.detail", notice_id=notice.id))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A recording over the limit: the form again, saying so (the body was not read)."""
+    if request.endpoint != "notices.new":
+        html = render_template("error.html", status=413, message="请求内容过大")
+        return Response(html, status=413, mimetype="text/html")
+    message = f"录音文件不能超过 {UPLOAD_MB} MB，请重新选择"
+    return notice_form.page(notice_form.blank(), {"audio": message}, 413)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import url_for
 
 from broadcast.models import BroadcastState
+from broadcast.planning import SEVERITY_NAMES
 from broadcast.views import BroadcastView, NoticeView
 
 
@@ -41,4 +42,5 @@ def broadcast(view: BroadcastView) -> dict[str, Any]:
         out["state_name"] = BroadcastState(view.state).name.lower()
     except ValueError:
         out["state_name"] = None
+    out["severity_name"] = SEVERITY_NAMES.get(view.severity) if view.severity else None
     return out

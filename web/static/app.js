@@ -12,6 +12,17 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // The text to preview, with the sound options named in data-options (fields of its form).
+  function previewBody(button, text) {
+    var body = { text: text };
+    (button.dataset.options || "").split(" ").forEach(function (name) {
+      var field = name && button.form && button.form.querySelector('[name="' + name + '"]:not([type=hidden])');
+      if (!field || field.disabled) return;
+      body[name] = field.type === "checkbox" ? field.checked : field.value;
+    });
+    return body;
+  }
+
   // 试听: render the typed text on the server and play it here.
   document.querySelectorAll("[data-preview]").forEach(function (button) {
     var source = document.getElementById(button.dataset.source);
@@ -29,7 +40,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ text: text }),
+        body: JSON.stringify(previewBody(button, text)),
       })
         .then(function (response) {
           return response.json().then(function (body) {
@@ -57,7 +68,8 @@
   if (live) {
     var every = (Number(live.dataset.seconds) || 5) * 1000;
     setInterval(function () {
-      if (document.hidden) return;
+      // Not while the page is hidden, nor while a 停止 confirmation is open in the log.
+      if (document.hidden || live.querySelector("details[open]")) return;
       fetch(live.dataset.refresh, { credentials: "same-origin" })
         .then(function (response) {
           return response.ok && !response.redirected ? response.text() : null;
@@ -69,16 +81,49 @@
     }, every);
   }
 
-  // 播放 form: show only the time field that belongs to the chosen option.
+  // Schedule form: show only the fields that belong to the chosen "when".
   document.querySelectorAll("[data-when]").forEach(function (group) {
+    var form = group.closest("form") || document;
     function sync() {
       var chosen = group.querySelector('input[name="when"]:checked');
-      group.querySelectorAll("[data-when-show]").forEach(function (part) {
-        part.hidden = !chosen || chosen.value !== part.dataset.whenShow;
+      form.querySelectorAll("[data-when-show]").forEach(function (part) {
+        var shows = part.dataset.whenShow.split(" ");
+        part.hidden = !chosen || shows.indexOf(chosen.value) < 0;
       });
     }
     group.addEventListener("change", sync);
     sync();
+  });
+
+  // A select with an "other" choice shows its text field only for that choice.
+  document.querySelectorAll("select[data-other]").forEach(function (select) {
+    var other = document.getElementById(select.dataset.other);
+    function sync() {
+      other.hidden = select.value !== "other";
+    }
+    select.addEventListener("change", sync);
+    sync();
+  });
+
+  // 全选: tick every checkbox of one name.
+  document.querySelectorAll("[data-check-all]").forEach(function (button) {
+    var boxes = button.form.querySelectorAll('input[name="' + button.dataset.checkAll + '"]');
+    button.hidden = boxes.length < 2;
+    button.addEventListener("click", function () {
+      var all = Array.prototype.every.call(boxes, function (box) { return box.checked; });
+      boxes.forEach(function (box) { box.checked = !all; });
+    });
+  });
+
+  // Forms that must go once (sending an emergency): ignore a second tap.
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sent) {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.sent = "1";
+    });
   });
 
   // Range inputs echo their value.
