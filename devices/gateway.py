@@ -341,6 +341,7 @@ class Gateway:
                 duration_ms=int(p["duration_ms"]),
                 repeat=int(p.get("repeat", 1)),
                 volume=int(p.get("volume", 80)),
+                drill=bool(p.get("drill", False)),
             )
         message = protocol.Command(
             id=cmd.id,

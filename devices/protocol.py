@@ -202,9 +202,11 @@ class Play:
     duration_ms: int
     repeat: int = 1
     volume: int = 80
+    # An emergency drill (演练): a loudspeaker may announce or display it as such.
+    drill: bool = False
 
     def to_body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "broadcast_id": self.broadcast_id,
             "url": self.url,
             "sha256": self.sha256,
@@ -213,6 +215,9 @@ class Play:
             "repeat": self.repeat,
             "volume": self.volume,
         }
+        if self.drill:
+            body["drill"] = True  # absent unless true
+        return body
 
     @classmethod
     def from_body(cls, body: Any) -> Play:
@@ -224,6 +229,9 @@ class Play:
         url = _str(body, "url")
         if not url.startswith(("http://", "https://")):
             raise ProtocolError("malformed", "url must be http(s)")
+        drill = body.get("drill", False)
+        if not isinstance(drill, bool):
+            raise ProtocolError("malformed", "drill must be true or false")
         return cls(
             broadcast_id=_int(body, "broadcast_id"),
             url=url,
@@ -232,6 +240,7 @@ class Play:
             duration_ms=_int(body, "duration_ms", 1, 24 * 3600 * 1000),
             repeat=_int(body, "repeat", 1, 10),
             volume=_int(body, "volume", 0, 100),
+            drill=drill,
         )
 
 

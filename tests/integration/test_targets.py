@@ -12,6 +12,9 @@ import pytest
 from broadcast.errors import Conflict, NotFound, ValidationFailed
 from broadcast.planning import EmergencyRequest, ScheduleRequest
 from broadcast.services import Services
+from devices import protocol
+from devices.gateway import BrokerAddress, Gateway
+from devices.protocol import Topics
 from tests.conftest import ServicesFactory, require
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -127,6 +130,10 @@ def test_emergency_ignores_quiet_hours_and_cancel_stops_it_everywhere(
     assert (sent.targeted, sent.drill, sent.severity, sent.event_type) == (4, True, 2, "防汛")
     due = services.due_commands()
     assert len(due) == 4 and all(c.priority >= 90 and c.params["drill"] for c in due)
+    # On the wire the play says it is a drill, under the server's signature.
+    gateway = Gateway(services, BrokerAddress("127.0.0.1", 1, "x", "y"), Topics("cunxiang"))
+    wire = protocol.open_envelope(gateway.encode(due[0]))[0]
+    assert wire["play"]["drill"] is True and wire["priority"] >= 90
     # Two were published; two are still in the outbox when the cancel comes.
     services.mark_sent([due[0].id, due[1].id])
     assert services.cancel_broadcast(sent.id, "zhang") == 2

@@ -139,3 +139,17 @@ def test_topics_build_and_parse() -> None:
     assert t.parse("other/speakers/spk-1/event") is None
     with pytest.raises(ValueError):
         t.command("Bad/Id")
+
+
+def test_drill_is_carried_and_signed_and_absent_otherwise(server: KeyPair) -> None:
+    base = play_command()
+    assert base.play is not None
+    assert "drill" not in base.play.to_body()
+    drill = Command(**{**base.__dict__, "play": Play(**{**base.play.__dict__, "drill": True})})
+    got = protocol.verify_command(signed(drill, server), keys_of(server), "spk-1", NOW)
+    assert got.play is not None and got.play.drill is True
+    env = json.loads(signed(drill, server))
+    env["body"]["play"]["drill"] = False  # a drill passed off as real: the signature breaks
+    with pytest.raises(ProtocolError) as err:
+        protocol.verify_command(json.dumps(env).encode(), keys_of(server), "spk-1", NOW)
+    assert err.value.reason == "bad_signature"
