@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,3 +24,20 @@ def wait_until(condition: Callable[[], T], timeout: float = 30.0, interval: floa
         if tries > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition!r}")
         pause.wait(interval)
+
+
+class Clock:
+    """A clock the test moves by hand; Services read "now" from it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def csrf(html: str) -> str:
+    """The CSRF token a panel page carries in its <meta> tag."""
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert found, "page has no CSRF token"
+    return found.group(1)

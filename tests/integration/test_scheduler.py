@@ -14,16 +14,9 @@ from broadcast.planning import ScheduleRequest
 from broadcast.services import Services
 from scheduler.runner import BroadcastScheduler
 from tests.conftest import ServicesFactory, require
+from tests.helpers import Clock
 
 SH = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -26,6 +26,7 @@ from broadcast.settings import Settings
 from broadcast.sound import NoticeSound
 from cunxiang.cli import main
 from cunxiang.runtime import build_services
+from tests.helpers import csrf
 from web import create_app
 from web.uploads import UPLOAD_REQUEST_BYTES
 
@@ -69,12 +70,6 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["espeak-ng", "-v", "cmn", "-w", str(path), "各位村民，今天下午三点开会。"], check=True
     )
     return path
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert found, "page has no CSRF token"
-    return found.group(1)
 
 
 def login(client: FlaskClient) -> str:

@@ -16,16 +16,9 @@ from devices import protocol
 from devices.gateway import BrokerAddress, Gateway
 from devices.protocol import Topics
 from tests.conftest import ServicesFactory, require
+from tests.helpers import Clock
 
 SH = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from broadcast.errors import Conflict
 from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
+from tests.helpers import csrf
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -56,12 +56,6 @@ def login(client: FlaskClient) -> str:
     token = csrf(client.get("/login").text)
     client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
     return csrf(client.get("/notices").text)
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert found, "page has no CSRF token"
-    return found.group(1)
 
 
 def post(client: FlaskClient, path: str, body: Any, **headers: str) -> TestResponse:

@@ -14,6 +14,7 @@ from werkzeug.datastructures import Headers
 from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
+from tests.helpers import Clock
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -21,14 +22,6 @@ pytestmark = pytest.mark.integration
 PASSWORD = "correct-horse-1"
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 UNKNOWN = "0" * 64
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from broadcast.services import Services
 from broadcast.settings import Settings
 from broadcast.views import IncomingEvent
 from cunxiang.runtime import build_services
+from tests.helpers import Clock, csrf
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -24,14 +25,6 @@ PASSWORD = "correct-horse-1"
 # 10:00 in Asia/Shanghai.
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 BODY = "各位村民请注意，明天上午九点在村委会开会。"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -55,12 +48,6 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert found, "page has no CSRF token"
-    return found.group(1)
 
 
 def login(client: FlaskClient) -> str:

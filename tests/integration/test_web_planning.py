@@ -17,6 +17,7 @@ from broadcast.planning import EmergencyRequest, ScheduleRequest
 from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
+from tests.helpers import Clock, csrf
 from web import create_app, emergency
 
 pytestmark = pytest.mark.integration
@@ -25,14 +26,6 @@ PASSWORD = "correct-horse-1"
 # Saturday 1 March 2025, 10:00 in Asia/Shanghai.
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 BODY = "各位村民请注意，明天上午九点在村委会开会。"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -61,12 +54,6 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
-    assert found, "page has no CSRF token"
-    return found.group(1)
 
 
 @pytest.fixture
