@@ -184,13 +184,18 @@ class Services:
     def update_speakers(
         self, online: dict[str, bool], states: dict[str, dict[str, object]]
     ) -> None:
-        """Apply a burst of availability and state reports in one transaction."""
+        """Apply a burst of availability and state reports in one transaction.
+
+        Rows are touched in loudspeaker-id order, the order firing locks them in, so the
+        two never deadlock on PostgreSQL.
+        """
         now = self.now()
         with self._tx() as s:
-            for sid, is_online in online.items():
-                places.set_availability(s, sid, is_online, now)
-            for sid, state in states.items():
-                places.set_state(s, sid, state, now)
+            for sid in sorted(set(online) | set(states)):
+                if sid in online:
+                    places.set_availability(s, sid, online[sid], now)
+                if sid in states:
+                    places.set_state(s, sid, states[sid], now)
 
     def revoke_speaker(self, speaker_id: str) -> int:
         """Revoke a loudspeaker (see places.revoke_speaker); the caller reloads the broker."""

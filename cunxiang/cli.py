@@ -40,10 +40,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, **overrides)
 
 
+# Services a command opened; main() closes them (database connections, speech workers).
+_opened: list[Services] = []
+
+
 def _services(args: argparse.Namespace) -> Services:
     from cunxiang.runtime import build_services
 
-    return build_services(_settings(args))
+    services = build_services(_settings(args))
+    _opened.append(services)
+    return services
 
 
 def _parse_local(value: str, settings: Settings) -> datetime:
@@ -481,6 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"cunxiang: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        while _opened:
+            _opened.pop().close()
 
 
 def _is_user_error(exc: Exception) -> bool:

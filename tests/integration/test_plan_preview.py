@@ -17,7 +17,10 @@ SH = ZoneInfo("Asia/Shanghai")
 
 
 def test_preview_shows_conflicts_and_problems(
-    settings: Settings, make_services: ServicesFactory, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    make_services: ServicesFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     require("espeak-ng")
     services = make_services(clock=lambda: datetime(2026, 11, 22, 9, 0, tzinfo=SH))
@@ -55,6 +58,8 @@ def test_preview_shows_conflicts_and_problems(
     with pytest.raises(ValidationFailed):
         services.preview_plan(date(2026, 11, 23), days=0)
 
+    if settings.database_url is not None:  # the CLI must open the same database
+        monkeypatch.setenv("CUNXIANG_DATABASE_URL", settings.database_url.get_secret_value())
     d = ["--data-dir", str(settings.data_dir)]
     code = main([*d, "plan", "--date", "2026-11-23", "--village", "东村", "--strict"])
     out, err = capsys.readouterr()
