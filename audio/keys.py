@@ -7,7 +7,7 @@ from audio.options import RenderOptions
 from audio.textnorm import NORMALIZER_VERSION
 
 # Bump when the pipeline changes the audio it makes (chime, chunking, mixing, encoder flags).
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 CHUNK_CHARS = 150
 
 

@@ -121,10 +121,12 @@ def integrated_loudness(parts: Iterable[npt.NDArray[np.int16]], rate: int) -> fl
     return -0.691 + 10 * math.log10(float(gated.mean()))
 
 
-def _excerpt(parts: list[npt.NDArray[np.int16]], rate: int) -> npt.NDArray[np.int16]:
-    """At most ``MAX_MEASURED_S`` of audio: evenly spread 10 s slices of the parts."""
+def _excerpt(
+    parts: list[npt.NDArray[np.int16]], rate: int, seconds: float = MAX_MEASURED_S
+) -> npt.NDArray[np.int16]:
+    """At most ``seconds`` of audio: evenly spread 10 s slices of the parts."""
     total = sum(len(p) for p in parts)
-    budget = int(MAX_MEASURED_S * rate)
+    budget = int(seconds * rate)
     if total <= budget:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
     piece = 10 * rate
@@ -153,16 +155,21 @@ def _limited(samples: npt.NDArray[np.float32], rate: int, limit: float) -> npt.N
 
 
 def gain_to_target(
-    parts: list[npt.NDArray[np.int16]], rate: int, target: float, limit_dbfs: float
+    parts: list[npt.NDArray[np.int16]],
+    rate: int,
+    target: float,
+    limit_dbfs: float,
+    measured_s: float = MAX_MEASURED_S,
 ) -> float | None:
     """The gain in dB that brings ``parts`` to ``target`` LUFS after the peak limiter.
 
     Plain gain overshoots: speech peaks near full scale, so raising it makes the limiter
     take some loudness back. Two corrections on a limiter model converge within ~0.3 LU.
+    At most ``measured_s`` seconds of the parts are measured.
     """
     if not parts:
         return None
-    sample = _excerpt(parts, rate)
+    sample = _excerpt(parts, rate, measured_s)
     measured = integrated_loudness([sample], rate)
     if measured is None:
         return None

@@ -1,22 +1,29 @@
-"""Parallel speech synthesis: one spawned speech worker per core, chunks handed out in order.
+"""Parallel speech synthesis: chunks turned into pinyin by the pinyin worker process, then
+spoken by espeak-ng child processes, one thread (one process at a time) per core.
 
-Each ``SynthWorker`` keeps its own timeout and replaces a crashed process (retrying the chunk
-once), so one stuck or dead worker never blocks the others for longer than its timeout.
+Results come back as futures in chunk order, so the caller can shape and encode the first
+chunks while later ones are still being spoken.
 """
+
+from __future__ import annotations
 
 import logging
 import os
-import queue
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
-from audio.synth import SynthWorker
+from audio.errors import AudioError
+from audio.espeak import check_voice, is_pinyin_voice, speak
+from audio.pcm import Pcm
+from audio.synth import PinyinWorker
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+Spoken = tuple[Pcm, int]
 
 
 def default_workers() -> int:
@@ -24,28 +31,42 @@ def default_workers() -> int:
 
 
 class SynthPool:
-    """Thread-safe. Workers start on first use (or on ``warm_up``) and stop on ``close``."""
+    """Thread-safe. The threads and the pinyin worker start on first use (or ``warm_up``);
+    ``close`` stops them and kills any espeak-ng process still running."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, pinyin: PinyinWorker | None = None) -> None:
         self._size = workers or default_workers()
-        self._workers = [SynthWorker() for _ in range(self._size)]
-        self._free: queue.SimpleQueue[SynthWorker] = queue.SimpleQueue()
-        for w in self._workers:
-            self._free.put(w)
+        self._pinyin = pinyin or PinyinWorker()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._jobs = 0
+        self._peak = 0
 
     @property
     def size(self) -> int:
         return self._size
 
     @property
-    def pids(self) -> list[int]:
-        return [pid for w in self._workers if (pid := w.pid) is not None]
+    def pinyin_pid(self) -> int | None:
+        """Process id of the pinyin worker, if it is running."""
+        return self._pinyin.pid
+
+    @property
+    def speech_pids(self) -> list[int]:
+        """Process ids of the espeak-ng processes speaking right now."""
+        with self._lock:
+            return sorted(self._running)
 
     @property
     def jobs(self) -> int:
-        return sum(w.jobs for w in self._workers)
+        """How many chunks were sent to the speech engine."""
+        return self._jobs
+
+    @property
+    def peak_parallel(self) -> int:
+        """The most espeak-ng processes that ever ran at once."""
+        return self._peak
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -53,57 +74,83 @@ class SynthPool:
                 self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="cunxiang-tts")
             return self._executor
 
-    def warm_up(self) -> list[Future[None]]:
-        """Start every worker in the background; returns futures that finish when they run."""
-        return [self._pool().submit(w.start) for w in self._workers]
+    def warm_up(self) -> None:
+        """Start the pinyin worker in the background (it takes ~0.3 s to load)."""
+        self._pinyin.start_in_background()
 
-    def synthesize(
+    def _watch(self, proc: subprocess.Popen[bytes], started: bool) -> None:
+        with self._lock:
+            if started:
+                self._running[proc.pid] = proc
+                self._peak = max(self._peak, len(self._running))
+            else:
+                self._running.pop(proc.pid, None)
+
+    def submit(
         self,
         chunks: Sequence[str],
-        directory: Path,
         voice: str,
         rate: int,
         timeout_s: float,
         progress: Progress | None = None,
-    ) -> list[Path]:
-        """Speak each chunk into its own WAV in ``directory``; returns the paths in order."""
-        paths = [directory / f"chunk-{i:04d}.wav" for i in range(len(chunks))]
+    ) -> list[Future[Spoken]]:
+        """Start speaking every chunk; the futures are in chunk order. Once a chunk fails,
+        the chunks not yet started fail at once with the same error."""
+        check_voice(voice)
+        deadline = time.monotonic() + timeout_s
+        texts = self._pinyin.convert(chunks, deadline) if is_pinyin_voice(voice) else chunks
         done = 0
-        done_lock = threading.Lock()
-        failed = threading.Event()  # one chunk failed: the rest are not started
+        failed: list[BaseException] = []
 
-        def one(i: int) -> None:
+        def one(text: str) -> Spoken:
             nonlocal done
-            if failed.is_set():
-                return
-            worker = self._free.get()
+            if failed:
+                raise failed[0]
+            with self._lock:
+                self._jobs += 1
             try:
-                if failed.is_set():
-                    return
-                worker.synthesize(chunks[i], paths[i], voice, rate, timeout_s)
-            except BaseException:
-                failed.set()
+                spoken = speak(text, voice, rate, deadline, self._watch)
+            except AudioError as e:
+                if "timed out" in str(e):
+                    e = AudioError(f"speech synthesis timed out after {timeout_s:g} s")
+                failed.append(e)
+                raise e from None
+            except BaseException as e:
+                failed.append(e)
                 raise
-            finally:
-                self._free.put(worker)
             if progress is not None:
-                with done_lock:
+                with self._lock:
                     done += 1
-                    progress(done, len(chunks))
+                    count = done
+                progress(count, len(chunks))
+            return spoken
 
-        futures = [self._pool().submit(one, i) for i in range(len(chunks))]
+        pool = self._pool()
+        return [pool.submit(one, t) for t in texts]
+
+    def synthesize(
+        self,
+        chunks: Sequence[str],
+        voice: str,
+        rate: int,
+        timeout_s: float,
+        progress: Progress | None = None,
+    ) -> list[Spoken]:
+        """Speak every chunk; returns samples and frame rate in chunk order."""
+        futures = self.submit(chunks, voice, rate, timeout_s, progress)
         try:
-            for f in futures:
-                f.result()
+            return [f.result() for f in futures]
         finally:
             for f in futures:
                 f.cancel()
-        return paths
 
     def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+            running = list(self._running.values())
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+        self._pinyin.close()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-        for w in self._workers:
-            w.close()

@@ -17,6 +17,9 @@ class AudioProbe:
     channels: int
     sample_rate: int
     duration_ms: int
+    # ffprobe's format_name: the demuxer's names, e.g. "mp3", "wav", "amr",
+    # "mov,mp4,m4a,3gp,3g2,mj2" (m4a and mp4), "ogg"
+    container: str = ""
 
 
 def probe_audio(path: Path) -> AudioProbe:
@@ -26,7 +29,7 @@ def probe_audio(path: Path) -> AudioProbe:
         raise AudioError("ffprobe not found; install ffmpeg")
     cmd = [
         ffprobe, "-v", "error", "-select_streams", "a:0", "-of", "json",
-        "-show_entries", "stream=codec_name,channels,sample_rate:format=duration",
+        "-show_entries", "stream=codec_name,channels,sample_rate:format=duration,format_name",
         str(path),
     ]  # fmt: skip
     try:
@@ -43,6 +46,7 @@ def probe_audio(path: Path) -> AudioProbe:
             channels=int(stream["channels"]),
             sample_rate=int(stream["sample_rate"]),
             duration_ms=round(float(info["format"]["duration"]) * 1000),
+            container=str(info["format"].get("format_name", "")),
         )
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise AudioError(f"ffprobe found no usable audio stream in {path.name}") from e

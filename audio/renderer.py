@@ -1,8 +1,9 @@
 """Render notice text (or a recording) to cached audio for outdoor horns.
 
 Text: validate, read it as an announcer would (``audio.textnorm``), split at sentences,
-synthesise the chunks in parallel worker processes, measure loudness, then encode chime,
-speech (repeated with pauses) and the closing line with gain, high-pass and limiter.
+synthesise the chunks in parallel (``audio.pool``), and shape and encode them while later
+chunks are still being spoken (``audio.assembly``): chime, speech (repeated with pauses)
+and the closing line with gain, high-pass and limiter.
 """
 
 import logging
@@ -14,31 +15,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from audio.assembly import Assembly
 from audio.cache import AudioCache, RenderedAudio
-from audio.encode import LIMIT_DBFS, Segment, encode
 from audio.errors import AudioError
+from audio.espeak import espeak_version
 from audio.keys import CHUNK_CHARS, render_key, upload_key
-from audio.loudness import gain_to_target
 from audio.normalize import checked_text
 from audio.options import RenderOptions
-from audio.pcm import Pcm, chime, fade_edges, read_wav, silence
+from audio.pcm import Pcm, fade_edges
 from audio.pool import SynthPool
 from audio.sentences import split_chunks
-from audio.synth import espeak_version
+from audio.synth import PinyinWorker
 from audio.textnorm import Lexicon, normalize
 
 logger = logging.getLogger(__name__)
 
 # Called with (stage, done, total): stage is "synthesis" or "encoding".
 ProgressFn = Callable[[str, int, int], None]
-MAX_GAIN_DB = 20.0
 
 
 class Renderer:
     """Thread-safe text-to-audio renderer with a content-addressed cache.
 
-    Owns a pool of speech worker processes (one per core, at most two), started on the
-    first cache miss; call ``close()`` (or use it as a context manager) to stop them.
+    Owns a pool of speech threads (one per core, at most two, each running espeak-ng
+    processes), started on the first cache miss; call ``close()`` (or use it as a context
+    manager) to stop them.
     """
 
     def __init__(
@@ -47,10 +48,11 @@ class Renderer:
         options: RenderOptions | None = None,
         workers: int | None = None,
         lexicon: Lexicon | None = None,
+        pinyin: PinyinWorker | None = None,
     ) -> None:
         self._cache = cache
         self._options = options or RenderOptions()
-        self._pool = SynthPool(workers)
+        self._pool = SynthPool(workers, pinyin)
         self._keys = _KeyLocks()
         self.lexicon = lexicon or Lexicon()
 
@@ -64,13 +66,23 @@ class Renderer:
 
     @property
     def worker_pid(self) -> int | None:
-        """Process id of a running speech worker, if any is running."""
-        pids = self._pool.pids
-        return pids[0] if pids else None
+        """Process id of the pinyin worker, if it is running."""
+        return self._pool.pinyin_pid
 
     @property
-    def worker_pids(self) -> list[int]:
-        return self._pool.pids
+    def speech_pids(self) -> list[int]:
+        """Process ids of the espeak-ng processes speaking right now."""
+        return self._pool.speech_pids
+
+    @property
+    def peak_parallel(self) -> int:
+        """The most espeak-ng processes that ever ran at once for this renderer."""
+        return self._pool.peak_parallel
+
+    def warm_up(self) -> None:
+        """Start loading the speech helpers now, in the background: a caller that expects
+        to render (``cunxiang speak``) overlaps it with reading and normalising the text."""
+        self._pool.warm_up()
 
     @property
     def synthesis_count(self) -> int:
@@ -121,7 +133,12 @@ class Renderer:
                 return hit
             started = time.monotonic()
             samples, rate = decode_upload(source, opts.timeout_s)
-            rendered = self._assemble(key, [fade_edges(samples, rate)], rate, [], opts, None)
+            with (
+                tempfile.TemporaryDirectory(prefix="cunxiang-audio-") as tmp,
+                Assembly(Path(tmp), opts, 1, jobs=self._pool.size) as assembly,
+            ):
+                assembly.add(fade_edges(samples, rate), rate)
+                rendered = self._finish(key, assembly, [], opts, None)
             logger.info(
                 "rendered upload %s to %s in %.2f s",
                 source.name,
@@ -158,8 +175,8 @@ class Renderer:
         self, spoken: str, key: str, opts: RenderOptions, progress: ProgressFn | None
     ) -> RenderedAudio:
         started = time.monotonic()
-        self._pool.warm_up()  # workers start while the text is converted
-        chunks = split_chunks(spoken, CHUNK_CHARS)  # workers turn them into pinyin
+        self._pool.warm_up()  # no-op when a caller's warm_up already started it
+        chunks = split_chunks(spoken, CHUNK_CHARS)
         closing = [normalize(opts.closing)] if opts.closing.strip() else []
         if not chunks:
             raise AudioError("text has nothing to pronounce")
@@ -168,17 +185,22 @@ class Renderer:
             if progress is not None:
                 progress("synthesis", done, total)
 
-        with tempfile.TemporaryDirectory(prefix="cunxiang-audio-") as tmp:
-            wavs = self._pool.synthesize(
-                chunks + closing, Path(tmp), opts.voice, opts.rate, opts.timeout_s, synth_progress
-            )
-            pieces: list[Pcm] = []
-            rate = 0
-            for wav in wavs:
-                samples, rate = read_wav(wav)
-                pieces.append(fade_edges(samples, rate))
-        speech, closing_pcm = pieces[: len(chunks)], pieces[len(chunks) :]
-        rendered = self._assemble(key, speech, rate, closing_pcm, opts, progress)
+        futures = self._pool.submit(
+            chunks + closing, opts.voice, opts.rate, opts.timeout_s, synth_progress
+        )
+        try:
+            with (
+                tempfile.TemporaryDirectory(prefix="cunxiang-audio-") as tmp,
+                Assembly(Path(tmp), opts, len(chunks), jobs=self._pool.size) as assembly,
+            ):
+                for future in futures[: len(chunks)]:
+                    samples, rate = future.result()
+                    assembly.add(fade_edges(samples, rate), rate)
+                closing_pcm = [fade_edges(*f.result()) for f in futures[len(chunks) :]]
+                rendered = self._finish(key, assembly, closing_pcm, opts, progress)
+        finally:
+            for future in futures:
+                future.cancel()
         logger.info(
             "rendered %d characters to %s (%d ms of audio) in %.2f s",
             len(spoken),
@@ -188,66 +210,21 @@ class Renderer:
         )
         return rendered
 
-    def _assemble(
+    def _finish(
         self,
         key: str,
-        speech: list[Pcm],
-        rate: int,
+        assembly: Assembly,
         closing: list[Pcm],
         opts: RenderOptions,
         progress: ProgressFn | None,
     ) -> RenderedAudio:
-        gain = _gain_db(speech, rate, opts.loudness_lufs)
-        # The spoken notice in two halves (split between chunks), encoded in parallel.
-        half = _split_point(speech)
-        segments = [Segment(tuple(speech[:half]), gain)]
-        if half < len(speech):
-            segments.append(Segment(tuple(speech[half:]), gain))
-        body = list(range(len(segments)))
-        order: list[int] = []
-        if opts.chime:
-            bell = chime(rate)
-            segments.append(Segment((bell,), _gain_db([bell], rate, opts.loudness_lufs)))
-            order.append(len(segments) - 1)
-        pause = len(segments)
-        segments.append(Segment((silence(rate, max(opts.pause_ms, 1)),)))
-        for i in range(opts.repeat):
-            if i:
-                order.append(pause)
-            order.extend(body)
-        if closing:
-            segments.append(Segment(tuple(closing), _gain_db(closing, rate, opts.loudness_lufs)))
-            order.extend((pause, len(segments) - 1))
         if progress is not None:
             progress("encoding", 0, 1)
-        with tempfile.TemporaryDirectory(prefix="cunxiang-encode-") as tmp:
-            out = Path(tmp) / f"notice.{opts.format}"
-            duration_ms = encode(segments, order, rate, out, opts, jobs=self._pool.size)
-            rendered = self._cache.store(key, out.read_bytes(), duration_ms, opts.format)
+        out, duration_ms = assembly.finish(closing)
+        rendered = self._cache.store(key, out.read_bytes(), duration_ms, opts.format)
         if progress is not None:
             progress("encoding", 1, 1)
         return rendered
-
-
-def _gain_db(parts: list[Pcm], rate: int, target: float | None) -> float:
-    if target is None:
-        return 0.0
-    gain = gain_to_target(parts, rate, target, LIMIT_DBFS)
-    if gain is None:
-        return 0.0
-    return max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain))
-
-
-def _split_point(pieces: list[Pcm]) -> int:
-    """How many pieces make the first half of the samples (1 to len - 1 when possible)."""
-    if len(pieces) < 2:
-        return len(pieces)
-    total, running = sum(len(p) for p in pieces), 0
-    for i, piece in enumerate(pieces):
-        running += len(piece)
-        if running * 2 >= total:
-            return min(max(1, i + 1), len(pieces) - 1)
-    return len(pieces) - 1
 
 
 class _KeyLocks:

@@ -1,27 +1,24 @@
-"""Speech synthesis in a persistent, replaceable worker process."""
+"""The pinyin worker: a persistent, replaceable spawned process (``audio.worker``) that turns
+characters into tone-numbered pinyin for the ``cmn-latn-pinyin`` voice. Speech itself is made
+by espeak-ng child processes (``audio.espeak``).
+
+Light to import (no numpy), so a command can start the worker before loading the rest.
+"""
 
 import contextlib
-import ctypes
-import ctypes.util
-import functools
 import logging
 import multiprocessing
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from types import TracebackType
 
 from audio.errors import AudioError
-from audio.normalize import checked_text
-from audio.options import RenderOptions
-from audio.sentences import split_chunks
-from audio.wavfile import WavInfo
-from audio.worker import Failed, Ready, SynthJob, serve
+from audio.worker import Converted, Failed, PinyinJob, Ready, serve
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +27,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 _STARTUP_DIED = (
-    "speech worker exited during start-up (exit code {code}); a script that renders "
+    "pinyin worker exited during start-up (exit code {code}); a script that renders "
     "must keep its top-level code under `if __name__ == '__main__':` (spawn re-imports it)"
 )
 
@@ -39,11 +36,12 @@ class _WorkerDied(Exception):
     pass
 
 
-class SynthWorker:
-    """Parent side of the speech worker. Thread-safe: jobs run one at a time.
+class PinyinWorker:
+    """Parent side of the pinyin worker. Thread-safe: jobs run one at a time.
 
-    The process is started on the first job. A worker that times out is killed; one found
-    dead (crashed or killed from outside) is replaced and the job retried once.
+    The process is started on the first job (or by ``start``). A worker that times out is
+    killed; one found dead (crashed or killed from outside) is replaced and the job retried
+    once.
     """
 
     def __init__(self) -> None:
@@ -52,6 +50,7 @@ class SynthWorker:
         self._conn: Connection | None = None
         self._owner_pid = os.getpid()
         self._jobs = 0
+        self._generation = 0  # bumped by close(): a start under way gives up
 
     @property
     def pid(self) -> int | None:
@@ -64,25 +63,32 @@ class SynthWorker:
         """Number of synthesis jobs started so far."""
         return self._jobs
 
-    def synthesize(self, text: str, out: Path, voice: str, rate: int, timeout_s: float) -> WavInfo:
-        """Speak prepared ``text`` into the WAV ``out``, chunk by chunk, within ``timeout_s``."""
-        chunks = tuple(split_chunks(text))
-        if not chunks:
-            raise AudioError("text has nothing to pronounce")
-        job = SynthJob(chunks, out, voice, rate, timeout_s)
-        deadline = time.monotonic() + timeout_s
+    def convert(self, texts: Sequence[str], deadline: float) -> list[str]:
+        """``texts`` in tone-numbered pinyin, before ``deadline`` (``time.monotonic()``)."""
+        job = PinyinJob(tuple(texts))
         with self._lock:
             self._jobs += 1
             try:
                 return self._run(job, deadline)
             except _WorkerDied:
-                logger.warning("speech worker died; retrying the job with a new worker")
+                logger.warning("pinyin worker died; retrying the job with a new worker")
                 self._discard()
             try:
                 return self._run(job, deadline)
             except _WorkerDied as e:
                 self._discard()
-                raise AudioError("speech worker died twice on this text") from e
+                raise AudioError("pinyin worker died twice on this text") from e
+
+    def start_in_background(self) -> None:
+        """``start`` on a thread of its own; a failure shows again on first use."""
+
+        def run() -> None:
+            try:
+                self.start()
+            except AudioError as e:
+                logger.debug("pinyin worker warm-up failed: %s", e)
+
+        threading.Thread(target=run, name="cunxiang-pinyin-start", daemon=True).start()
 
     def start(self) -> None:
         """Start the worker now (if not running), so a first job does not wait for it."""
@@ -90,16 +96,13 @@ class SynthWorker:
             self._running()
 
     def close(self) -> None:
-        """Stop the worker process (a later job starts a new one)."""
+        """Stop the worker process (a later job starts a new one). It holds no state, so it
+        is killed rather than asked to exit: freeing its dictionary would take ~0.2 s."""
+        self._generation += 1  # a worker still loading is killed, not waited for
         with self._lock:
-            if self._proc is None or self._conn is None:
-                return
-            with contextlib.suppress(OSError):
-                self._conn.send(None)
-            self._proc.join(STOP_TIMEOUT_S)
             self._discard()
 
-    def __enter__(self) -> "SynthWorker":
+    def __enter__(self) -> "PinyinWorker":
         return self
 
     def __exit__(
@@ -110,7 +113,7 @@ class SynthWorker:
     ) -> None:
         self.close()
 
-    def _run(self, job: SynthJob, deadline: float) -> WavInfo:
+    def _run(self, job: PinyinJob, deadline: float) -> list[str]:
         proc, conn = self._running()
         try:
             conn.send(job)
@@ -119,15 +122,15 @@ class SynthWorker:
         reply = self._receive(proc, conn, deadline)
         if reply is None:
             self._discard()
-            raise AudioError(f"speech synthesis timed out after {job.timeout_s:g} s")
+            raise AudioError("speech synthesis timed out (pinyin conversion)")
         if isinstance(reply, Failed):
             if reply.fatal:
                 self._discard()
             raise AudioError(reply.message)
-        if not isinstance(reply, WavInfo):
+        if not isinstance(reply, Converted) or len(reply.texts) != len(job.texts):
             self._discard()
-            raise AudioError(f"speech worker sent an unexpected reply: {type(reply).__name__}")
-        return reply
+            raise AudioError(f"pinyin worker sent an unexpected reply: {type(reply).__name__}")
+        return list(reply.texts)
 
     def _running(self) -> tuple[BaseProcess, Connection]:
         if self._owner_pid != os.getpid():
@@ -136,7 +139,7 @@ class SynthWorker:
             self._owner_pid = os.getpid()
         if self._proc is not None and not self._proc.is_alive():
             logger.warning(
-                "speech worker exited (code %s); starting a new one", self._proc.exitcode
+                "pinyin worker exited (code %s); starting a new one", self._proc.exitcode
             )
             self._discard()
         if self._proc is None or self._conn is None:
@@ -145,15 +148,23 @@ class SynthWorker:
         return self._proc, self._conn
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork: pyttsx3 hangs in forked children
+        # spawn, never fork: a forked copy of a threaded server may deadlock on its locks
+        ctx = multiprocessing.get_context("spawn")
         conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(target=serve, args=(child_conn,), name="cunxiang-tts", daemon=True)
+        proc = ctx.Process(target=serve, args=(child_conn,), name="cunxiang-pinyin", daemon=True)
         with _plain_main():
             proc.start()
         child_conn.close()
         self._proc, self._conn = proc, conn
+        generation = self._generation
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        reply: object | None = None
         try:
-            reply = self._receive(proc, conn, time.monotonic() + STARTUP_TIMEOUT_S)
+            while reply is None and time.monotonic() < deadline:
+                if self._generation != generation:
+                    reply = Failed("pinyin worker closed while starting", fatal=True)
+                    break
+                reply = self._receive(proc, conn, min(deadline, time.monotonic() + 0.02))
         except _WorkerDied:
             proc.join(STOP_TIMEOUT_S)
             reply = Failed(_STARTUP_DIED.format(code=proc.exitcode), fatal=True)
@@ -161,8 +172,8 @@ class SynthWorker:
             self._discard()
             if isinstance(reply, Failed):
                 raise AudioError(reply.message)
-            raise AudioError(f"speech worker did not start within {STARTUP_TIMEOUT_S:g} s")
-        logger.info("speech worker started (pid %s)", reply.pid)
+            raise AudioError(f"pinyin worker did not start within {STARTUP_TIMEOUT_S:g} s")
+        logger.info("pinyin worker started (pid %s)", reply.pid)
 
     @staticmethod
     def _receive(proc: BaseProcess, conn: Connection, deadline: float) -> object | None:
@@ -199,8 +210,8 @@ def _plain_main() -> Iterator[None]:
     """Start a spawned worker without re-running the parent's ``__main__`` in it.
 
     spawn re-imports the main script in the child so pickled references to it resolve; the
-    worker needs nothing from it (its entry point lives here), and re-importing a program
-    such as the ``cunxiang`` CLI costs each worker most of a second of start-up.
+    worker needs nothing from it (its entry point is ``audio.worker.serve``), and
+    re-importing a program such as the ``cunxiang`` CLI costs the worker most of a second.
     """
     main = sys.modules.get("__main__")
     with _MAIN_LOCK:
@@ -218,29 +229,3 @@ def _plain_main() -> Iterator[None]:
             if main is not None:
                 main.__dict__.pop("__spec__", None)
                 main.__dict__.update(saved)
-
-
-def synthesize_wav(text: str, out: Path, voice: str, rate: int, timeout_s: float) -> None:
-    """Speak ``text`` into the WAV file ``out`` with a one-off worker process."""
-    RenderOptions(voice=voice, rate=rate, timeout_s=timeout_s)  # validates the arguments
-    with SynthWorker() as worker:
-        worker.synthesize(checked_text(text), out, voice, rate, timeout_s)
-
-
-@functools.cache
-def espeak_version() -> str:
-    """Version of the installed libespeak-ng, or "unknown"; loads the library, no engine start."""
-    for name in ("libespeak-ng.so.1", "espeak-ng"):
-        path = name if name.startswith("lib") else ctypes.util.find_library(name)
-        if not path:
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        info = lib.espeak_Info
-        info.restype = ctypes.c_char_p
-        info.argtypes = [ctypes.c_void_p]
-        version = info(None)
-        return version.decode("ascii", "replace") if isinstance(version, bytes) else "unknown"
-    return "unknown"

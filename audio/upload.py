@@ -15,7 +15,10 @@ MAX_UPLOAD_BYTES = 30 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 20 * 60
 MIN_UPLOAD_MS = 300
 DECODE_RATE = 16000
-UPLOAD_EXTENSIONS = (".mp3", ".wav", ".m4a", ".aac", ".amr", ".ogg", ".opus")
+UPLOAD_EXTENSIONS = (".mp3", ".wav", ".m4a", ".mp4", ".amr")
+# Containers accepted, as ffprobe names them (whatever the file is called): MP3, WAV, the
+# MPEG-4 family (phones' m4a; also 3gp) and AMR. Anything else is refused before decoding.
+UPLOAD_CONTAINERS = frozenset({"mp3", "wav", "mp4", "m4a", "amr"})
 # A recording whose loudest sample stays under this is silence, not speech (-60 dBFS).
 SILENCE_PEAK = 33
 
@@ -45,6 +48,11 @@ def check_upload(path: Path) -> int:
         probe = probe_audio(path)
     except AudioError as e:
         raise AudioError("the uploaded file is not a recording ffmpeg can read") from e
+    if not UPLOAD_CONTAINERS.intersection(probe.container.split(",")):
+        raise AudioError(
+            f"the uploaded file is a {probe.container or 'unknown'} file, "
+            "not an accepted recording format (mp3, wav, m4a, amr)"
+        )
     if probe.duration_ms < MIN_UPLOAD_MS:
         raise AudioError("the recording is too short")
     if probe.duration_ms > MAX_UPLOAD_SECONDS * 1000:

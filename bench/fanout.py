@@ -6,13 +6,17 @@ mosquitto:
 1. the **floor**: a bare paho client publishes N unsigned QoS 1 messages, one to each
    loudspeaker's command topic, to N bare paho subscribers (4 processes, one select loop
    each, as the simulator runs); time from the first publish to each arrival;
-2. the **fan-out**: the real server parts (services on SQLite, gateway, web app serving
-   the audio) and N reference loudspeakers (``devices.simulate.Fleet``); time from the
-   broadcast's creation to each ``received`` and ``finished`` receipt *recorded in the
-   server's log* (``events.received_at``), so signing, verifying, downloading, playing
-   and the database are all inside the figures.
+2. the **fan-out**: the real server parts (services on SQLite, gateway, the panel, and the
+   media server of ``web.media_port`` serving the audio unless ``--media`` says otherwise)
+   and N reference loudspeakers (``devices.simulate.Fleet``); time from the broadcast's
+   creation to each ``received`` and ``finished`` receipt *recorded in the server's log*
+   (``events.received_at``), so signing, verifying, downloading, playing and the database
+   are all inside the figures.
 
-It prints a Markdown table (see docs/performance.md, "Fan-out").
+CPU (user + system) of every process is read from /proc at the start, when the last
+``received`` is recorded and at the end. ``--profile DIR`` samples the server, media and
+one simulator process with py-spy. It prints Markdown tables (docs/performance.md,
+"Fan-out").
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import multiprocessing.queues
 import multiprocessing.synchronize
 import os
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +44,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from broadcast.models import Broadcast, Command, Event
@@ -46,15 +52,18 @@ from broadcast.planning import ScheduleRequest
 from broadcast.settings import Settings, load_settings
 from cunxiang.provision import write_provisioning
 from cunxiang.runtime import broker_address, build_services, private_broker
+from devices import protocol
 from devices.broker import free_port
-from devices.gateway import Gateway
+from devices.gateway import BATCH, Gateway
 from devices.protocol import Topics
-from devices.reactor import Link, Reactor
+from devices.reactor import Link, Reactor, favour_network_threads
 from devices.simulate import Fleet
+from web.media_server import MediaServer
 
 logger = logging.getLogger("bench.fanout")
 NOTICE = "各位村民请注意：明天上午八点到十二点停水，请提前储水。"
 PROCESSES = 4
+PROFILE_SECONDS = 6
 
 
 @dataclass
@@ -190,21 +199,24 @@ class FanOut:
     received: Spread
     finished: Spread
     audio_s: float
-    server_cpu_s: float
-    broker_cpu_s: float
-    speakers_cpu_s: float
+    # User + system CPU seconds per process (server, broker, web, simulator-N), from the
+    # broadcast's start until every `received` was recorded, and until every `finished`.
+    cpu_to_received: dict[str, float]
+    cpu_to_finished: dict[str, float]
     server_peak_mb: float
     lost: int
     published: Spread  # last time each command was handed to the broker (server clock)
     received_sent: Spread  # loudspeakers' clocks when they sent `received`
 
 
-def bench_settings(data_dir: Path) -> Settings:
+def bench_settings(data_dir: Path, media_port: int | None = None) -> Settings:
     return load_settings(
         None,
         data_dir=data_dir,
-        web={"host": "127.0.0.1", "port": free_port(0)},
+        web={"host": "127.0.0.1", "port": free_port(0), "media_port": media_port},
         schedule={"quiet_hours": "-"},
+        # The benchmark measures delivery, not the review workflow.
+        approval={"required": False},
     )
 
 
@@ -229,11 +241,61 @@ def start_web_process(settings: Settings) -> multiprocessing.process.BaseProcess
     return proc
 
 
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def start_profilers(directory: Path, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """Sample the server and one simulator process with py-spy (the thread holding the GIL,
+    without pausing the process) for a few seconds from the broadcast's start; collapsed
+    stacks go to ``directory/<name>.txt``. Each sampler costs CPU too: use the figures of
+    an unprofiled run."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--threads",
+                "--gil",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(PROFILE_SECONDS),
+                "--output",
+                str(directory / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+        if name in ("server", "web", "media", "simulator-0")
+    ]
+
+
+# Who serves the loudspeakers' audio downloads.
+MEDIA = {
+    "server": "media server process",  # web.media_port: web/media_server.py (aiohttp)
+    "panel": "panel in the server process",  # the Flask /media route, as without media_port
+    "web-process": "panel in its own process",  # as `cunxiang serve --role web` runs it
+}
+
+
 def run(
-    speakers: int, keep: Path | None = None, separate_web: bool = False
+    speakers: int,
+    keep: Path | None = None,
+    media: str = "server",
+    profile: Path | None = None,
 ) -> tuple[Spread, FanOut]:
+    favour_network_threads()  # as cunxiang serve does
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="cunxiang-bench-"))
-    settings = bench_settings(root / "data")
+    settings = bench_settings(root / "data", free_port(0) if media == "server" else None)
     services = build_services(settings)
     village = services.add_village("基准村", "330000000777")
     accounts: list[tuple[str, str]] = []
@@ -248,12 +310,13 @@ def run(
     fleet: Fleet | None = None
     http = None
     web_proc: multiprocessing.process.BaseProcess | None = None
+    media_server: MediaServer | None = None
     try:
         floor = measure_floor(accounts, settings, broker_address(settings).password)
         logger.info("floor: p50 %.3f p99 %.3f max %.3f", floor.p50, floor.p99, floor.max)
 
         notice = services.add_notice("停水通知", NOTICE)
-        if separate_web:
+        if media == "web-process":
             web_proc = start_web_process(settings)
         else:
             from web import create_app
@@ -262,6 +325,9 @@ def run(
                 settings.web.host, settings.web.port, create_app(services), threaded=True
             )
             threading.Thread(target=http.serve_forever, daemon=True).start()
+        if media == "server":
+            media_server = MediaServer(settings)
+            media_server.start()
         fleet = Fleet(paths, settings.data_dir / "sim-state", PROCESSES)
         fleet.start()
         if not fleet.wait_connected(180):
@@ -278,20 +344,36 @@ def run(
         time.sleep(2)  # let the announcements settle before measuring
 
         broker_pid = int(broker.pid_path.read_text())
-        cpu0 = (time.process_time(), cpu_seconds(broker_pid), fleet_cpu(fleet))
+        pids = {"server": os.getpid(), "broker": broker_pid}
+        pids.update({f"simulator-{i}": pid for i, pid in enumerate(fleet.pids())})
+        if web_proc is not None and web_proc.pid is not None:
+            pids["web"] = web_proc.pid
+        if media_server is not None and media_server.pid is not None:
+            pids["media"] = media_server.pid
+        spies = start_profilers(profile, pids) if profile else []
+        cpu0 = cpu_of(pids)
         t0 = datetime.now(UTC)
         services.add_schedule(ScheduleRequest(notice.id, [village.id], "once", at=t0))
         with services.sessions() as s:
             bid = s.scalar(select(Broadcast.id).order_by(Broadcast.id.desc()))
 
-        def finished() -> int:
+        def counts() -> dict[str, int]:
             with services.sessions() as s:
-                return len(s.scalars(select(Event.id).where(Event.kind == "finished")).all())
+                rows = s.execute(select(Event.kind, func.count()).group_by(Event.kind)).all()
+            return {kind: n for kind, n in rows}
 
         deadline = time.monotonic() + 300
-        while finished() < speakers and time.monotonic() < deadline:
-            time.sleep(0.2)
-        cpu1 = (time.process_time(), cpu_seconds(broker_pid), fleet_cpu(fleet))
+        cpu_received: dict[str, float] | None = None
+        while time.monotonic() < deadline:
+            seen = counts()
+            if cpu_received is None and seen.get("received", 0) >= speakers:
+                cpu_received = cpu_of(pids)
+            if seen.get("finished", 0) >= speakers:
+                break
+            time.sleep(0.1 if cpu_received is None else 0.2)
+        cpu1 = cpu_of(pids)
+        for spy in spies:
+            spy.wait(60)
         with services.sessions() as s:
             rows = s.execute(select(Event.kind, Event.received_at, Event.at)).all()
             published = s.scalars(
@@ -308,9 +390,8 @@ def run(
             received=Spread.of(by_kind.get("received", [])),
             finished=Spread.of(by_kind.get("finished", [])),
             audio_s=notice.audio_duration_ms / 1000,
-            server_cpu_s=cpu1[0] - cpu0[0],
-            broker_cpu_s=cpu1[1] - cpu0[1],
-            speakers_cpu_s=cpu1[2] - cpu0[2],
+            cpu_to_received={k: v - cpu0[k] for k, v in (cpu_received or cpu1).items()},
+            cpu_to_finished={k: v - cpu0[k] for k, v in cpu1.items()},
             server_peak_mb=peak_mb,
             lost=sum(
                 speakers - len(by_kind.get(kind, []))
@@ -332,8 +413,76 @@ def run(
         if web_proc is not None:
             web_proc.terminate()
             web_proc.join(10)
+        if media_server is not None:
+            media_server.stop()
         broker.stop()
         services.close()
+
+
+def stages(speakers: int) -> list[tuple[str, float, float]]:
+    """The server's stages of a broadcast to ``speakers`` loudspeakers, one after the other
+    and without the simulator: (stage, wall ms, CPU ms of this process)."""
+    root = Path(tempfile.mkdtemp(prefix="cunxiang-stages-"))
+    settings = bench_settings(root / "data")
+    services = build_services(settings)
+    broker = private_broker(settings)
+    rows: list[tuple[str, float, float]] = []
+
+    def timed(name: str, fn: Any) -> Any:
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = fn()
+        rows.append((name, (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
+        return result
+
+    try:
+        village = services.add_village("基准村", "330000000777")
+        provs = [services.add_speaker(f"bench-{i:04d}", village.id) for i in range(speakers)]
+        broker.start(services.broker_accounts())
+        topics = Topics(settings.mqtt.base_topic)
+        gateway = Gateway(services, broker_address(settings), topics, poll_seconds=3600)
+        gateway.start()
+        gateway.wait_connected(30)
+        notice = services.add_notice("停水通知", NOTICE)
+        request = ScheduleRequest(notice.id, [village.id], "once", at=datetime.now(UTC))
+        timed(
+            "create the broadcast and its commands (add_schedule)",
+            lambda: services.add_schedule(request),
+        )
+        due = timed("read the due commands", lambda: services.due_commands(limit=speakers))
+        urls: dict[tuple[str, datetime], str] = {}
+        payloads = timed(
+            "build and sign the commands", lambda: [gateway.encode(c, urls) for c in due]
+        )
+        client = gateway._client
+        timed(
+            "hand them to paho",
+            lambda: [
+                client.publish(topics.command(c.speaker_id), p, qos=1)
+                for c, p in zip(due, payloads, strict=True)
+            ],
+        )
+        timed("mark them sent", lambda: services.mark_sent([c.id for c in due]))
+        signed: list[tuple[str, bytes]] = []
+        for prov, cmd in zip(provs, due, strict=True):
+            ev = protocol.Event(cmd.id, cmd.speaker_id, "received", int(time.time() * 1000))
+            signed.append((cmd.speaker_id, protocol.sign_event(ev, prov.private_key_b64, "k")))
+        keys = {p.speaker_id: p.public_key_b64 for p in provs}
+        timed(
+            "verify the `received` receipts",
+            lambda: [protocol.verify_event(p, sid, keys[sid]) for sid, p in signed],
+        )
+        events = [(topics.event(sid), payload) for sid, payload in signed]
+
+        def record() -> None:
+            for i in range(0, len(events), BATCH):
+                gateway.handle_batch(events[i : i + BATCH])
+
+        timed("verify and record them (Gateway.handle_batch, 500 a burst)", record)
+        gateway.stop()
+    finally:
+        broker.stop()
+        services.close()
+    return rows
 
 
 def fleet_cpu(fleet: Fleet) -> float:
@@ -359,17 +508,36 @@ def table(speakers: int, floor: Spread, f: FanOut, topology: str) -> str:
         f"| broadcast start → `finished` in the log (audio {f.audio_s:.1f} s) | "
         f"{ms(f.finished.p50)} | {ms(f.finished.p99)} | {ms(f.finished.max)} | - |",
         "",
+        "| CPU (user + system) | until every `received` s | per command ms "
+        "| until every `finished` s | per command ms |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in CPU_GROUPS:
+        upto_r = sum(v for k, v in f.cpu_to_received.items() if k.startswith(name))
+        upto_f = sum(v for k, v in f.cpu_to_finished.items() if k.startswith(name))
+        if not any(k.startswith(name) for k in f.cpu_to_finished):
+            continue
+        lines.append(
+            f"| {label} | {upto_r:.2f} | {upto_r / speakers * 1000:.2f} | {upto_f:.2f} | "
+            f"{upto_f / speakers * 1000:.2f} |"
+        )
+    lines += [
+        "",
         "| resource | value |",
         "|---|---|",
-        f"| server CPU (gateway, web/media, database) per command | "
-        f"{f.server_cpu_s / speakers * 1000:.2f} ms |",
-        f"| broker CPU per command | {f.broker_cpu_s / speakers * 1000:.2f} ms |",
-        f"| simulated loudspeakers' CPU per command | "
-        f"{f.speakers_cpu_s / speakers * 1000:.2f} ms |",
         f"| server peak memory (RSS) | {f.server_peak_mb:.0f} MB |",
         f"| receipts missing at the end (of {4 * speakers}) | {f.lost} |",
     ]
     return "\n".join(lines)
+
+
+CPU_GROUPS = (
+    ("server", "server (firing, gateway, database; media if the panel serves it)"),
+    ("web", "web process (media)"),
+    ("media", "media server process"),
+    ("broker", "mosquitto"),
+    ("simulator", f"simulated loudspeakers ({PROCESSES} processes)"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,17 +545,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speakers", type=int, default=1000)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument(
-        "--separate-web",
+        "--media",
+        choices=list(MEDIA),
+        default="server",
+        help="who serves the audio: the media server process (web.media_port, default), "
+        "the panel in the server process, or the panel in its own process (--role web)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help=f"sample every process with py-spy for {PROFILE_SECONDS} s from the broadcast's "
+        "start; collapsed stacks per process in this directory",
+    )
+    parser.add_argument(
+        "--stages",
         action="store_true",
-        help="serve the audio from a separate web process (the --role web topology)",
+        help="instead: time the server's stages one by one, without loudspeakers",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "alembic", "devices", "broadcast", "audio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    floor, result = run(args.speakers, args.keep, args.separate_web)
-    topology = "web in its own process" if args.separate_web else "one server process"
-    print(table(args.speakers, floor, result, topology))
+    if args.stages:
+        print(f"| server stage, {args.speakers} loudspeakers | wall ms | CPU ms |")
+        print("|---|---|---|")
+        for name, wall, cpu in stages(args.speakers):
+            print(f"| {name} | {wall:.0f} | {cpu:.0f} |")
+        return 0
+    floor, result = run(args.speakers, args.keep, args.media, args.profile)
+    print(table(args.speakers, floor, result, f"audio from the {MEDIA[args.media]}"))
     ok = result.received.p99 < 1.0 and result.received.p99 <= 3 * floor.p99
     print(f"\ntarget (p99 to received < 1 s and <= 3x the floor): {'met' if ok else 'missed'}")
     return 0

@@ -33,7 +33,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep the review rules and write the audit log (see broadcast.approval,
+    broadcast.audit)."""
+    from broadcast import approval, audit
+
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    approval.install(sessions)
+    audit.install(sessions)
+    return sessions
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from broadcast import approval, variants
 from broadcast.errors import NotFound
 from broadcast.models import (
     EMERGENCY_PRIORITY,
@@ -24,7 +25,10 @@ from broadcast.models import (
     ScheduleKind,
     Zone,
 )
+from broadcast.places import volume_bands
 from broadcast.planning import quiet_hours_of, recurrence_of, window_of
+from broadcast.recurrence import VolumeBand, capped_volume
+from broadcast.settings import AudioSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ def fire(
     now: datetime,
     default_window_seconds: int,
     default_quiet: str,
+    audio_defaults: AudioSettings | None = None,
 ) -> list[int | None]:
     """Create the Broadcast of each schedule's occurrence at ``planned_at`` and a play
     command per target loudspeaker; returns the broadcast ids in the given order.
@@ -76,6 +81,11 @@ def fire(
         row = rows.get(sid)
         if row is None or not row.enabled:
             continue
+        if not approval.may_fire(row):
+            # Defence in depth: the scheduler arms only approved schedules, and nothing
+            # else may reach the loudspeakers either.
+            logger.warning("schedule %s is not approved (%s): not fired", sid, row.status)
+            continue
         if not recurrence_of(row).occurs_at(planned_at):
             # A job armed before the schedule was edited: that time no longer applies.
             logger.info("schedule %s no longer plays at %s", sid, planned_at.isoformat())
@@ -106,21 +116,35 @@ def fire(
     s.flush()
     live = [(rows[sid], bc) for sid, bc in created.items() if not bc.missed]
     candidates = _candidates(s, [row for row, _bc in live])
+    ceilings = volume_bands(s, {sp.village_id for sp in candidates})
+    found = variants.current(s, {row.notice for row, _bc in live})
+    defaults = audio_defaults or AudioSettings()
     for row, bc in live:
         speakers = _targets_of(row, candidates, planned_at, default_quiet, bc.id)
         notice = row.notice
         params: dict[str, object] = {
             "broadcast_id": bc.id,
-            "audio_sha256": notice.audio_sha256,
-            "audio_size": notice.audio_size,
-            "duration_ms": notice.audio_duration_ms,
             "repeat": row.repeat,
             "volume": row.volume,
         }
         if row.drill:
             params["drill"] = True
+        heard: dict[int, dict[str, object]] = {}  # per village: its voice, rate and format
         for sp in speakers:
-            _add_command(s, sp, "play", row.priority, params, now, planned_at, bc.expires_at, bc.id)
+            if sp.village_id not in heard:
+                audio = variants.audio_for(notice, sp.village, defaults, found, bc.id)
+                heard[sp.village_id] = {
+                    "audio_sha256": audio.sha256,
+                    "audio_size": audio.size,
+                    "duration_ms": audio.duration_ms,
+                    "audio_format": audio.audio_format,
+                }
+            capped = {
+                **params,
+                **heard[sp.village_id],
+                "volume": _volume(row, sp, ceilings, planned_at),
+            }
+            _add_command(s, sp, "play", row.priority, capped, now, planned_at, bc.expires_at, bc.id)
         logger.info(
             "broadcast %s created for schedule %s at %s: %d loudspeakers%s",
             bc.id,
@@ -133,6 +157,20 @@ def fire(
     return [
         existing.get(sid) or (created[sid].id if sid in created else None) for sid in schedule_ids
     ]
+
+
+def _volume(
+    row: Schedule,
+    sp: Loudspeaker,
+    ceilings: dict[int, list[VolumeBand]],
+    planned_at: datetime,
+) -> int:
+    """The schedule's volume, capped by the village's ceiling at the planned local time;
+    emergencies ignore ceilings (as they ignore quiet hours)."""
+    if row.priority >= EMERGENCY_PRIORITY:
+        return row.volume
+    local = planned_at.astimezone(ZoneInfo(row.timezone)).time()
+    return capped_volume(row.volume, ceilings.get(sp.village_id, ()), local)
 
 
 def _candidates(s: Session, rows: list[Schedule]) -> list[Loudspeaker]:

@@ -6,6 +6,15 @@ import hashlib
 import hmac
 from urllib.parse import urlencode
 
+# Rendered audio by format: the file extension in /media URLs and the Content-Type it is
+# served with (one place, for the application and any static file server in front of it).
+MEDIA_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg; codecs=opus"}
+
+
+def media_type(fmt: str) -> str | None:
+    """Content-Type of rendered audio in format ``fmt`` (``mp3``, ``opus``), else None."""
+    return MEDIA_TYPES.get(fmt)
+
 
 def media_token(secret: str, sha256: str, expires_epoch: int) -> str:
     msg = f"{sha256}:{expires_epoch}".encode("ascii")
@@ -21,5 +30,7 @@ def verify_media_token(
 
 
 def media_url(base_url: str, secret: str, sha256: str, expires_epoch: int, ext: str = "mp3") -> str:
+    if ext not in MEDIA_TYPES:
+        raise ValueError(f"no media URL for format {ext!r}")
     query = urlencode({"exp": expires_epoch, "token": media_token(secret, sha256, expires_epoch)})
     return f"{base_url.rstrip('/')}/media/{sha256}.{ext}?{query}"

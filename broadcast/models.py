@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -102,6 +103,11 @@ class Village(Base):
     # "22:00-06:00"; None means the configured default.
     quiet_hours: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    # How notices sound here (see broadcast.variants): voice and speech rate (None: the
+    # configured default) and the audio format its loudspeakers get ("mp3" or "opus").
+    voice: Mapped[str | None] = mapped_column(String(64))
+    rate: Mapped[int | None] = mapped_column(Integer)
+    audio_format: Mapped[str] = mapped_column(String(8), default="mp3", server_default="mp3")
 
     speakers: Mapped[list[Loudspeaker]] = relationship(back_populates="village")
     groups: Mapped[list[VillagerGroup]] = relationship(back_populates="village")
@@ -193,6 +199,15 @@ class Notice(Base):
     # same notice now means the lexicon changed what it says, and 重新合成 would differ.
     audio_key: Mapped[str | None] = mapped_column(String(64))
     rendered_at: Mapped[datetime | None]
+    # Review (see broadcast.approval): draft, pending, approved, rejected. A reviewer approves
+    # the rendered audio: ``approved_sha256`` is the audio that was heard and approved.
+    status: Mapped[str] = mapped_column(String(16), default="draft", server_default="approved")
+    approved_sha256: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(String(500))
 
 
 class Pronunciation(Base):
@@ -208,6 +223,29 @@ class Pronunciation(Base):
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class NoticeVariant(Base):
+    """A notice's audio as a village hears it when that differs from the notice's own
+    audio: another voice, speech rate or format (see broadcast.variants). ``voice`` "" and
+    ``rate`` 0 stand for the notice's own; rendered before any broadcast fires."""
+
+    __tablename__ = "notice_variants"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "voice", "rate", "audio_format", name="uq_notice_variant"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    voice: Mapped[str] = mapped_column(String(64))
+    rate: Mapped[int] = mapped_column(Integer)
+    audio_format: Mapped[str] = mapped_column(String(8))
+    audio_sha256: Mapped[str] = mapped_column(String(64))
+    audio_size: Mapped[int] = mapped_column(Integer)
+    audio_duration_ms: Mapped[int] = mapped_column(Integer)
+    # The notice's own audio this variant was made for: a re-rendered notice makes it stale.
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    rendered_at: Mapped[datetime]
 
 
 class ScheduleVillage(Base):
@@ -277,6 +315,14 @@ class Schedule(Base):
     created_at: Mapped[datetime]
     # Bumped on every change, so that schedulers in other processes notice it.
     updated_at: Mapped[datetime | None]
+    # Review (see broadcast.approval): draft, pending, approved, rejected; only approved
+    # schedules fire.
+    status: Mapped[str] = mapped_column(String(16), default="draft", server_default="approved")
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(String(500))
 
     notice: Mapped[Notice] = relationship()
     # Targets, resolved to loudspeakers when an occurrence fires.
@@ -297,7 +343,7 @@ class Broadcast(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
-    planned_at: Mapped[datetime]
+    planned_at: Mapped[datetime] = mapped_column(index=True)
     expires_at: Mapped[datetime]
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[int] = mapped_column(Integer, default=BroadcastState.UNPROCESSED)
@@ -318,7 +364,11 @@ class Command(Base):
     """The outbox: one row per command to one loudspeaker, published by the gateway."""
 
     __tablename__ = "commands"
-    __table_args__ = (UniqueConstraint("speaker_id", "seq", name="uq_command_speaker_seq"),)
+    __table_args__ = (
+        UniqueConstraint("speaker_id", "seq", name="uq_command_speaker_seq"),
+        # A loudspeaker's latest commands (its health: did it play its last broadcasts?).
+        Index("ix_commands_speaker_not_before", "speaker_id", "not_before"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
@@ -334,6 +384,13 @@ class Command(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_sent_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # The as-run record, kept from the receipts (see broadcast.receipts): the loudspeaker's
+    # own times, why it failed or refused, and how many times it played the audio through.
+    received_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(64))
+    plays: Mapped[int] = mapped_column(Integer, default=0)
 
     broadcast: Mapped[Broadcast | None] = relationship(back_populates="commands")
     speaker: Mapped[Loudspeaker] = relationship()
@@ -354,6 +411,18 @@ class Event(Base):
     details: Mapped[dict[str, Any]]
 
 
+class SpeakerStatusChange(Base):
+    """A loudspeaker went online or offline (its availability changed): the health history."""
+
+    __tablename__ = "speaker_status_changes"
+    __table_args__ = (Index("ix_speaker_status_changes_speaker_at", "speaker_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    speaker_id: Mapped[str] = mapped_column(ForeignKey("loudspeakers.id"))
+    online: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -363,3 +432,107 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="admin")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    full_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    last_login_at: Mapped[datetime | None]
+
+    # Scope: the towns and villages this account works for; none of either = the whole county.
+    towns: Mapped[list[Area]] = relationship(secondary="user_towns")
+    villages: Mapped[list[Village]] = relationship(secondary="user_villages")
+
+
+class UserTown(Base):
+    __tablename__ = "user_towns"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+
+
+class UserVillage(Base):
+    __tablename__ = "user_villages"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class AuditEntry(Base):
+    """One change made by a person, append-only and hash-chained (see broadcast.audit).
+
+    ``id`` is assigned by the writer (previous id + 1, under a lock), so ids have no gaps;
+    ``hash`` is the SHA-256 of the canonical encoding of this row with ``prev_hash``.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_table_row", "table_name", "row_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[str] = mapped_column(String(64))
+    # Canonical JSON {"before": {...}, "after": {...}, ...}: exactly the text that was hashed.
+    changes: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Programme(Base):
+    """A reusable playlist (节目单): ordered items assembled into one audio file.
+
+    The assembled audio lives on its own notice row of kind ``programme`` (``notice_id``),
+    so schedules, firing, commands and receipts treat a programme exactly like a notice.
+    """
+
+    __tablename__ = "programmes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), unique=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    notice: Mapped[Notice] = relationship()
+    items: Mapped[list[ProgrammeItem]] = relationship(
+        back_populates="programme",
+        order_by="ProgrammeItem.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class ProgrammeItem(Base):
+    """One item of a programme: a notice (text or recording), the chime, or silence."""
+
+    __tablename__ = "programme_items"
+    __table_args__ = (UniqueConstraint("programme_id", "position", name="uq_programme_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # notice, chime, silence
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)
+    seconds: Mapped[int | None] = mapped_column(Integer)  # for silence
+
+    programme: Mapped[Programme] = relationship(back_populates="items")
+    notice: Mapped[Notice | None] = relationship()
+
+
+class VolumeCeiling(Base):
+    """The loudest a routine broadcast may play in a village during a daily band
+    (e.g. 06:00-07:30 at most 60); the band may cross midnight."""
+
+    __tablename__ = "volume_ceilings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(
+        ForeignKey("villages.id", ondelete="CASCADE"), index=True
+    )
+    start: Mapped[str] = mapped_column(String(5))  # "HH:MM" local
+    end: Mapped[str] = mapped_column(String(5))
+    max_volume: Mapped[int] = mapped_column(Integer)

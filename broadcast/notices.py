@@ -75,6 +75,8 @@ def notice_view(n: Notice) -> NoticeView:
         chime=n.chime,
         closing=n.closing,
         rendered_at=n.rendered_at,
+        status=n.status,
+        review_note=n.review_note,
     )
 
 

@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from broadcast import health
 from broadcast.errors import Conflict, NotFound, ValidationFailed
 from broadcast.keys import KeyPair, b64, mosquitto_password_hash
-from broadcast.models import Command, CommandStatus, Loudspeaker, Village
+from broadcast.models import Command, CommandStatus, Loudspeaker, Village, VolumeCeiling
 from broadcast.receipts import settle_broadcast
-from broadcast.recurrence import QuietHours
+from broadcast.recurrence import QuietHours, VolumeBand
 from broadcast.views import Provisioning, SpeakerView, VillageView
 
 SPEAKER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -40,7 +41,7 @@ def set_quiet_hours(s: Session, ref: str | int, band: str | None) -> VillageView
     """Set a village's quiet hours (``"22:00-06:00"``, ``"-"`` for none, None for the default)."""
     village = find_village(s, ref)
     if band is not None:
-        band = str(QuietHours.parse(band, "quiet_hours")) if band.strip() != "-" else "-"
+        band = QuietHours.parse(band, "quiet_hours").value()
     village.quiet_hours = band
     return VillageView(village.id, village.code, village.name, quiet_hours=band)
 
@@ -153,6 +154,7 @@ def set_availability(s: Session, speaker_id: str, online: bool, now: datetime) -
     sp = s.get(Loudspeaker, speaker_id)
     if sp is None or sp.revoked_at is not None:
         return False
+    health.record_availability(s, sp, online, now)
     sp.online = online
     sp.last_seen_at = now
     return True
@@ -199,3 +201,47 @@ def revoke_speaker(s: Session, speaker_id: str, now: datetime) -> int:
     for bid in {c.broadcast_id for c in open_ if c.broadcast_id is not None}:
         settle_broadcast(s, bid)
     return len(open_)
+
+
+MAX_CEILINGS = 12
+
+
+def volume_bands(s: Session, village_ids: Iterable[int]) -> dict[int, list[VolumeBand]]:
+    """Each village's volume ceilings (one query); villages without any are left out."""
+    found: dict[int, list[VolumeBand]] = {}
+    ids = list(village_ids)
+    if not ids:
+        return found
+    rows = s.scalars(
+        select(VolumeCeiling)
+        .where(VolumeCeiling.village_id.in_(ids))
+        .order_by(VolumeCeiling.start, VolumeCeiling.id)
+    )
+    for row in rows:
+        band = VolumeBand.parse(f"{row.start}-{row.end}", row.max_volume)
+        found.setdefault(row.village_id, []).append(band)
+    return found
+
+
+def set_volume_ceilings(
+    s: Session, ref: str | int, bands: list[tuple[str, int]]
+) -> list[VolumeBand]:
+    """Replace a village's volume ceilings with ``bands`` ("06:00-07:30", ceiling)."""
+    village = find_village(s, ref)
+    if len(bands) > MAX_CEILINGS:
+        raise ValidationFailed(f"音量时段最多 {MAX_CEILINGS} 个", "ceilings")
+    parsed = [VolumeBand.parse(band, ceiling, "ceilings") for band, ceiling in bands]
+    for old in s.scalars(select(VolumeCeiling).where(VolumeCeiling.village_id == village.id)):
+        s.delete(old)
+    s.flush()
+    for band in parsed:
+        s.add(
+            VolumeCeiling(
+                village_id=village.id,
+                start=f"{band.start:%H:%M}",
+                end=f"{band.end:%H:%M}",
+                max_volume=band.ceiling,
+            )
+        )
+    s.flush()
+    return sorted(parsed, key=lambda b: b.start)

@@ -23,7 +23,7 @@ from broadcast.models import (
     Zone,
 )
 from broadcast.notices import get_notice
-from broadcast.places import find_village
+from broadcast.places import find_village, volume_bands
 from broadcast.preview import Slot, VillageFacts, play_length
 from broadcast.recurrence import QuietHours, Recurrence, parse_time_of_day
 from broadcast.regions import find_group, find_zone
@@ -125,6 +125,9 @@ def schedule_view(row: Schedule, now: datetime) -> ScheduleView:
         zone_names=[z.name for z in row.zones],
         group_names=[f"{g.village.name}{g.name}" for g in row.groups],
         speaker_ids=[sp.id for sp in row.speakers],
+        village_ids=[v.id for v in row.villages],
+        zone_ids=[z.id for z in row.zones],
+        group_codes=[g.code for g in row.groups],
         next_at=rec.next_after(now) if row.enabled else None,
         weekdays=sorted(rec.weekdays),
         interval_days=row.interval_days,
@@ -134,6 +137,8 @@ def schedule_view(row: Schedule, now: datetime) -> ScheduleView:
         drill=row.drill,
         severity=row.severity,
         event_type=row.event_type,
+        status=row.status,
+        review_note=row.review_note,
     )
 
 
@@ -156,9 +161,9 @@ def _apply(
 ) -> None:
     """Validate ``req`` and write it into ``row`` (new or edited)."""
     row.notice = get_notice(s, req.notice_id)
-    targets = _resolve(s, req.villages, req.zones, req.groups, req.speakers)
+    targets = resolve_targets(s, req.villages, req.zones, req.groups, req.speakers)
     _check_range(req.priority, 0, EMERGENCY_PRIORITY - 1, "priority", "例行广播优先级")
-    _check_range(req.repeat, 1, 10, "repeat", "重复次数")
+    _check_range(req.repeat, 1, 10, "repeat", "整段播放次数")
     _check_range(req.volume, 0, 100, "volume", "音量")
     if req.window_minutes is not None:
         _check_range(req.window_minutes, 1, 24 * 60, "window_minutes", "有效时长（分钟）")
@@ -183,7 +188,7 @@ def _apply(
                 raise ValidationFailed("请选择每周哪几天播放", "weekdays")
         if kind == ScheduleKind.EVERY_N_DAYS:
             _check_range(req.interval_days, 1, 365, "interval_days", "间隔天数")
-        first_day = req.start_date or now.astimezone(zone).date()
+        first_day = req.start_date or _first_day(row, req, now.astimezone(zone).date(), zone)
         start_at = max(now, datetime.combine(first_day, datetime.min.time(), tzinfo=zone))
         if req.end_date is not None and req.end_date < first_day:
             raise ValidationFailed("结束日期不能早于开始日期", "end_date")
@@ -227,6 +232,18 @@ def _apply(
     row.updated_at = now
 
 
+def _first_day(row: Schedule, req: ScheduleRequest, today: date, zone: ZoneInfo) -> date:
+    """The first day of an edited repeating schedule when the form names none: today, or
+    for an every-N-days schedule that stays one, the next day on its old rhythm (editing
+    the time must not move the days it plays on)."""
+    if req.kind != ScheduleKind.EVERY_N_DAYS or row.kind != ScheduleKind.EVERY_N_DAYS:
+        return today
+    old_first = row.start_at.astimezone(zone).date()
+    if old_first >= today:
+        return old_first
+    return today + timedelta(days=(old_first - today).days % req.interval_days)
+
+
 def add_schedule(
     s: Session,
     req: ScheduleRequest,
@@ -264,12 +281,8 @@ def delete_schedule(s: Session, schedule_id: int) -> None:
     s.delete(_get(s, schedule_id))
 
 
-def add_emergency(
-    s: Session, req: EmergencyRequest, zone: str, created_by: str, now: datetime
-) -> Schedule:
-    """An emergency: a one-off schedule at ``now`` that ignores quiet hours."""
-    notice = get_notice(s, req.notice_id)
-    targets = _resolve(s, req.villages, req.zones, req.groups, req.speakers)
+def check_emergency(req: EmergencyRequest) -> str:
+    """The checks of an emergency that need no database; returns its event type."""
     if req.severity not in SEVERITY_NAMES:
         raise ValidationFailed("请选择事件级别（I–IV 级）", "severity")
     event_type = req.event_type.strip()
@@ -278,6 +291,16 @@ def add_emergency(
     _check_range(req.priority, EMERGENCY_PRIORITY, 100, "priority", "紧急广播优先级")
     _check_range(req.repeat, 1, 10, "repeat", "重复次数")
     _check_range(req.volume, 0, 100, "volume", "音量")
+    return event_type
+
+
+def add_emergency(
+    s: Session, req: EmergencyRequest, zone: str, created_by: str, now: datetime
+) -> Schedule:
+    """An emergency: a one-off schedule at ``now`` that ignores quiet hours."""
+    notice = get_notice(s, req.notice_id)
+    targets = resolve_targets(s, req.villages, req.zones, req.groups, req.speakers)
+    event_type = check_emergency(req)
     row = Schedule(
         notice=notice,
         kind=ScheduleKind.ONCE.value,
@@ -334,7 +357,9 @@ def schedules_signature(s: Session) -> tuple[int, int, str]:
 
 
 @dataclass
-class _Targets:
+class Targets:
+    """A schedule's targets as rows; ``all_villages`` is every village they touch."""
+
     villages: list[Village]
     zones: list[Zone]
     groups: list[VillagerGroup]
@@ -355,13 +380,13 @@ class _Targets:
         row.groups, row.speakers = self.groups, self.speakers
 
 
-def _resolve(
+def resolve_targets(
     s: Session,
     villages: list[str | int],
     zones: list[str | int],
     groups: list[str | int],
     speakers: list[str],
-) -> _Targets:
+) -> Targets:
     if not (villages or zones or groups or speakers):
         raise ValidationFailed("请至少选择一个村、区域、小组或喇叭", "villages")
     found_speakers = []
@@ -370,7 +395,7 @@ def _resolve(
         if sp is None or sp.revoked_at is not None:
             raise NotFound(f"找不到喇叭 {sid}")
         found_speakers.append(sp)
-    return _Targets(
+    return Targets(
         villages=list({v.id: v for v in (find_village(s, r) for r in villages)}.values()),
         zones=list({z.id: z for z in (find_zone(s, r) for r in zones)}.values()),
         groups=list({g.id: g for g in (find_group(s, r) for r in groups)}.values()),
@@ -396,7 +421,7 @@ def preview_slots(
         rec = recurrence_of(row)
         notice = row.notice
         missing = not audio_exists(notice.audio_sha256)
-        for village in _Targets(row.villages, row.zones, row.groups, row.speakers).all_villages():
+        for village in Targets(row.villages, row.zones, row.groups, row.speakers).all_villages():
             if village_ids is not None and village.id not in village_ids:
                 continue
             seen[village.id] = village
@@ -412,9 +437,11 @@ def preview_slots(
                         priority=row.priority,
                         window=window_of(row, default_window_seconds),
                         audio_missing=missing,
+                        volume=row.volume,
                     )
                 )
     facts = {}
+    ceilings = volume_bands(s, seen)
     for village in seen.values():
         active = [sp for sp in village.speakers if sp.revoked_at is None]
         facts[village.id] = VillageFacts(
@@ -422,12 +449,18 @@ def preview_slots(
             zone_key=zone_key,
             speakers=len(active),
             offline=sum(1 for sp in active if not sp.online),
+            ceilings=tuple(ceilings.get(village.id, ())),
         )
     return slots, facts
 
 
 def planned_schedules(s: Session, default_window_seconds: int) -> list[PlannedSchedule]:
-    rows = s.scalars(select(Schedule).where(Schedule.enabled.is_(True)).order_by(Schedule.id))
+    """Enabled, approved schedules (only these are armed; firing checks again)."""
+    rows = s.scalars(
+        select(Schedule)
+        .where(Schedule.enabled.is_(True), Schedule.status == "approved")
+        .order_by(Schedule.id)
+    )
     return [
         PlannedSchedule(r.id, recurrence_of(r), window_of(r, default_window_seconds)) for r in rows
     ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from broadcast.recurrence import QuietHours
+from broadcast.recurrence import QuietHours, VolumeBand, capped_volume
 
 # Pause between repeats of a notice, as the loudspeakers play them.
 REPEAT_PAUSE = timedelta(seconds=2)
@@ -28,6 +28,7 @@ class Slot:
     priority: int
     window: timedelta
     audio_missing: bool = False
+    volume: int = 80  # as scheduled, before the village's ceiling
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class VillageFacts:
     zone_key: str
     speakers: int
     offline: int
+    ceilings: tuple[VolumeBand, ...] = ()
 
 
 @dataclass
@@ -44,6 +46,7 @@ class PlannedPlay:
     start_at: datetime
     end_at: datetime
     problems: list[str] = field(default_factory=list)
+    volume: int = 80  # what the command will carry: capped by the ceiling at the planned time
 
     @property
     def delayed(self) -> timedelta:
@@ -76,7 +79,11 @@ def arrange(slots: list[Slot], facts: dict[int, VillageFacts]) -> list[PlannedPl
             slot = max(ready, key=lambda s: (s.priority, -s.planned_at.timestamp()))
             pending.remove(slot)
             start = now
-            play = PlannedPlay(slot, start, start + slot.duration)
+            volume = slot.volume
+            if slot.priority < 90:
+                planned_local = slot.planned_at.astimezone(zone).time()
+                volume = capped_volume(slot.volume, fact.ceilings, planned_local)
+            play = PlannedPlay(slot, start, start + slot.duration, volume=volume)
             free_at = play.end_at
             if play.delayed > timedelta(0):
                 play.problems.append(

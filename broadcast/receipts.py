@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcast.models import (
@@ -16,6 +16,8 @@ from broadcast.models import (
     CommandStatus,
     Event,
     Loudspeaker,
+    Notice,
+    Village,
 )
 from broadcast.views import BroadcastView, IncomingEvent, LogRow, OutgoingCommand
 
@@ -26,6 +28,7 @@ EVENT_KINDS = frozenset(
 )
 TERMINAL_KINDS = frozenset({"rejected", "finished", "failed", "preempted", "stopped"})
 ACK_KINDS = frozenset({"received", "rejected"})
+EMPTY_LOOKBACK = timedelta(days=2)
 
 
 def outgoing(c: Command) -> OutgoingCommand:
@@ -136,13 +139,35 @@ def expire_commands(s: Session, now: datetime) -> int:
     ).all()
     touched: set[int] = set()
     for cmd in rows:
-        cmd.outcome = cmd.outcome or ("offline" if cmd.status != CommandStatus.ACKED else "timeout")
+        if cmd.outcome in (None, "playing"):
+            # Never answered: offline. Answered (even started) but no final receipt: timeout.
+            cmd.outcome = "offline" if cmd.status != CommandStatus.ACKED else "timeout"
         cmd.status = CommandStatus.EXPIRED
         if cmd.broadcast_id is not None:
             touched.add(cmd.broadcast_id)
     for bid in touched:
         _settle_broadcast(s, bid)
+    _fail_empty(s, now)
     return len(rows)
+
+
+def _fail_empty(s: Session, now: datetime) -> None:
+    """A broadcast that had no loudspeaker to play on failed once its window is over.
+
+    Runs on every expiry pass, so only recent broadcasts are looked at (by planned time,
+    which is indexed); validity windows are minutes to hours long."""
+    plays = select(Command.id).where(Command.broadcast_id == Broadcast.id, Command.type == "play")
+    s.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.planned_at >= now - EMPTY_LOOKBACK,
+            Broadcast.expires_at <= now,
+            Broadcast.state.in_([BroadcastState.UNPROCESSED, BroadcastState.WAITING]),
+            ~plays.exists(),
+        )
+        .values(state=BroadcastState.FAILED),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def record_event(s: Session, ev: IncomingEvent, now: datetime) -> bool:
@@ -184,6 +209,7 @@ def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) ->
             )
         )
         _apply(cmd, ev.kind)
+        _note(cmd, ev)
         if ev.kind in TERMINAL_KINDS and isinstance(ev.details.get("receipts"), int):
             expected[cmd.id] = int(ev.details["receipts"])
         recorded += 1
@@ -232,6 +258,22 @@ def _apply(cmd: Command, kind: str) -> None:
             cmd.outcome = "playing"
     elif kind == "started" and cmd.status == CommandStatus.ACKED:
         cmd.outcome = "playing"
+
+
+def _note(cmd: Command, ev: IncomingEvent) -> None:
+    """Keep the as-run record on the command: the loudspeaker's times, reason, plays."""
+    if ev.kind == "received":
+        cmd.received_at = ev.at
+    elif ev.kind == "started":
+        cmd.started_at = ev.at
+    elif ev.kind in TERMINAL_KINDS:
+        if cmd.ended_at is None or ev.at < cmd.ended_at:
+            cmd.ended_at = ev.at
+        if ev.kind in ("failed", "rejected") and ev.details.get("reason"):
+            cmd.reason = str(ev.details["reason"])[:64]
+        if ev.kind == "finished":
+            repeat = ev.details.get("repeat", cmd.params.get("repeat", 1))
+            cmd.plays = repeat if isinstance(repeat, int) else 1
 
 
 def _announced_receipts(s: Session, command_id: str) -> int:
@@ -285,13 +327,28 @@ def playback_log(
     limit: int = 500,
 ) -> list[LogRow]:
     query = (
-        select(Command)
-        .where(Command.type == "play")
-        .join(Broadcast, Command.broadcast_id == Broadcast.id)
-        .options(
-            selectinload(Command.speaker).selectinload(Loudspeaker.village),
-            selectinload(Command.broadcast).selectinload(Broadcast.notice),
+        select(
+            Broadcast.id,
+            Command.id,
+            Broadcast.notice_id,
+            Notice.title,
+            Village.name,
+            Command.speaker_id,
+            Broadcast.planned_at,
+            Command.status,
+            Command.outcome,
+            Command.received_at,
+            Command.started_at,
+            Command.ended_at,
+            Command.reason,
+            Broadcast.drill,
         )
+        .select_from(Command)
+        .join(Broadcast, Command.broadcast_id == Broadcast.id)
+        .join(Notice, Notice.id == Broadcast.notice_id)
+        .join(Loudspeaker, Loudspeaker.id == Command.speaker_id)
+        .join(Village, Village.id == Loudspeaker.village_id)
+        .where(Command.type == "play")
         .order_by(Broadcast.planned_at.desc(), Command.speaker_id)
         .limit(limit)
     )
@@ -299,36 +356,26 @@ def playback_log(
         query = query.where(Broadcast.planned_at >= since)
     if broadcast_id is not None:
         query = query.where(Broadcast.id == broadcast_id)
-    cmds = s.scalars(query).all()
-    events: dict[str, dict[str, Event]] = {}
-    if cmds:
-        for ev in s.scalars(select(Event).where(Event.command_id.in_([c.id for c in cmds]))):
-            events.setdefault(ev.command_id, {})[ev.kind] = ev
     rows = []
-    for c in cmds:
-        bc = c.broadcast
-        assert bc is not None
-        evs = events.get(c.id, {})
-        detail = ""
-        for kind in ("rejected", "failed"):
-            if kind in evs:
-                detail = str(evs[kind].details.get("reason", ""))
+    for values in s.execute(query):
+        bid, cid, nid, title, village, sid, planned = values[:7]
+        status, outcome, rec, st, end, why, drill = values[7:]
         rows.append(
             LogRow(
-                broadcast_id=bc.id,
-                command_id=c.id,
-                notice_id=bc.notice_id,
-                notice_title=bc.notice.title,
-                village_name=c.speaker.village.name,
-                speaker_id=c.speaker_id,
-                planned_at=bc.planned_at,
-                status=str(c.status),
-                outcome=c.outcome,
-                received_at=evs["received"].at if "received" in evs else None,
-                started_at=evs["started"].at if "started" in evs else None,
-                finished_at=evs["finished"].at if "finished" in evs else None,
-                detail=detail,
-                drill=bc.drill,
+                broadcast_id=bid,
+                command_id=cid,
+                notice_id=nid,
+                notice_title=title,
+                village_name=village,
+                speaker_id=sid,
+                planned_at=planned,
+                status=str(status),
+                outcome=outcome,
+                received_at=rec,
+                started_at=st,
+                finished_at=end if outcome == "finished" else None,
+                detail=why or "",
+                drill=drill,
             )
         )
     return rows
@@ -339,16 +386,26 @@ def list_broadcasts(
 ) -> list[BroadcastView]:
     query = (
         select(Broadcast)
-        .options(selectinload(Broadcast.notice), selectinload(Broadcast.commands))
+        .options(selectinload(Broadcast.notice))
         .order_by(Broadcast.planned_at.desc())
         .limit(limit)
     )
     if broadcast_id is not None:
         query = query.where(Broadcast.id == broadcast_id)
     bcs = s.scalars(query).all()
+    # Counted in the database: a broadcast may have a thousand loudspeakers.
+    counts: dict[int, tuple[int, int]] = {}
+    if bcs:
+        finished = func.sum(case((Command.outcome == "finished", 1), else_=0))
+        for bid, targeted, done in s.execute(
+            select(Command.broadcast_id, func.count(), finished)
+            .where(Command.broadcast_id.in_([b.id for b in bcs]), Command.type == "play")
+            .group_by(Command.broadcast_id)
+        ):
+            counts[bid] = (targeted, int(done or 0))
     views = []
     for b in bcs:
-        plays = [c for c in b.commands if c.type == "play"]
+        targeted, done = counts.get(b.id, (0, 0))
         views.append(
             BroadcastView(
                 id=b.id,
@@ -357,8 +414,8 @@ def list_broadcasts(
                 schedule_id=b.schedule_id,
                 planned_at=b.planned_at,
                 state=b.state,
-                targeted=len(plays),
-                finished=sum(1 for c in plays if c.outcome == "finished"),
+                targeted=targeted,
+                finished=done,
                 priority=b.priority,
                 missed=b.missed,
                 drill=b.drill,

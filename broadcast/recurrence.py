@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -140,7 +140,48 @@ class QuietHours:
             return self.start <= t < self.end
         return t >= self.start or t < self.end
 
+    @property
+    def none(self) -> bool:
+        return self.start == self.end
+
+    def value(self) -> str:
+        """As stored and parsed back: ``"22:00-06:00"``, or ``"-"`` for none."""
+        return "-" if self.none else f"{self.start:%H:%M}-{self.end:%H:%M}"
+
     def __str__(self) -> str:
-        if self.start == self.end:
-            return "无"
+        """As shown to staff: the band, or 无."""
+        return "无" if self.none else self.value()
+
+
+@dataclass(frozen=True)
+class VolumeBand:
+    """A daily band (may cross midnight) in which routine broadcasts play at most
+    ``ceiling`` (0-100)."""
+
+    start: time
+    end: time
+    ceiling: int
+
+    @classmethod
+    def parse(cls, band: str, ceiling: int, field: str = "band") -> VolumeBand:
+        """``"06:00-07:30"`` and a ceiling 0-100; the band may not be empty."""
+        quiet = QuietHours.parse(band, field)
+        if quiet.none:
+            raise ValidationFailed("音量时段的开始和结束时间不能相同", field)
+        if not 0 <= ceiling <= 100:
+            raise ValidationFailed("音量上限须在 0–100 之间", "max_volume")
+        return cls(quiet.start, quiet.end, ceiling)
+
+    def contains(self, t: time) -> bool:
+        return QuietHours(self.start, self.end).contains(t)
+
+    def __str__(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def capped_volume(volume: int, bands: Iterable[VolumeBand], t: time) -> int:
+    """``volume`` lowered to the strictest ceiling whose band contains local time ``t``."""
+    for band in bands:
+        if band.contains(t):
+            volume = min(volume, band.ceiling)
+    return volume

@@ -6,12 +6,25 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from broadcast.errors import Conflict, NotFound, ValidationFailed
-from broadcast.models import Area, Loudspeaker, ScheduleZone, VillagerGroup, Zone
-from broadcast.places import find_village
+from broadcast.models import (
+    Area,
+    Broadcast,
+    Command,
+    Loudspeaker,
+    ScheduleGroup,
+    ScheduleVillage,
+    ScheduleZone,
+    Village,
+    VillagerGroup,
+    VolumeCeiling,
+    Zone,
+    ZoneVillage,
+)
+from broadcast.places import VILLAGE_CODE, find_village
 
 AREA_CODE = re.compile(r"^\d{12}$")
 GROUP_CODE = re.compile(r"^\d{12,15}$")
@@ -40,6 +53,7 @@ class ZoneView:
     name: str
     village_names: list[str] = field(default_factory=list)
     speaker_count: int = 0
+    village_ids: list[int] = field(default_factory=list)
 
 
 def add_area(
@@ -190,7 +204,9 @@ def save_zone(
 
 def zone_view(zone: Zone) -> ZoneView:
     speakers = sum(1 for v in zone.villages for sp in v.speakers if sp.revoked_at is None)
-    return ZoneView(zone.id, zone.name, [v.name for v in zone.villages], speakers)
+    return ZoneView(
+        zone.id, zone.name, [v.name for v in zone.villages], speakers, [v.id for v in zone.villages]
+    )
 
 
 def list_zones(s: Session) -> list[ZoneView]:
@@ -203,3 +219,160 @@ def delete_zone(s: Session, ref: str | int) -> None:
     if used is not None:
         raise Conflict(f"区域“{zone.name}”正被播放计划 {used} 使用，不能删除")
     s.delete(zone)
+
+
+def _area(s: Session, area_id: int) -> Area:
+    area = s.get(Area, area_id)
+    if area is None:
+        raise NotFound(f"找不到区划 {area_id}")
+    return area
+
+
+def rename_area(s: Session, area_id: int, name: str) -> AreaView:
+    """Rename a county or town (its code, which its children carry, stays)."""
+    area = _area(s, area_id)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("名称须为 1–100 个字", "name")
+    area.name = name
+    return AreaView(area.id, area.level, area.code, area.name, area.parent_id)
+
+
+def delete_area(s: Session, area_id: int) -> None:
+    """Remove a county with no towns, or a town with no villages."""
+    area = _area(s, area_id)
+    if s.scalar(select(Area.id).where(Area.parent_id == area.id).limit(1)) is not None:
+        raise Conflict(f"“{area.name}”下还有乡镇，不能删除")
+    if s.scalar(select(Village.id).where(Village.town_id == area.id).limit(1)) is not None:
+        raise Conflict(f"“{area.name}”下还有村，请先把村移到别的乡镇")
+    s.delete(area)
+
+
+@dataclass(frozen=True)
+class PlaceVillage:
+    """A village where it sits: its town (if placed) and its villager groups."""
+
+    id: int
+    code: str
+    name: str
+    town_id: int | None
+    town_name: str | None
+    groups: list[GroupView]
+    speaker_count: int
+
+
+def place_villages(s: Session) -> list[PlaceVillage]:
+    towns = {a.id: a.name for a in s.scalars(select(Area).where(Area.level == "town"))}
+    return [
+        PlaceVillage(
+            v.id,
+            v.code,
+            v.name,
+            v.town_id,
+            towns.get(v.town_id) if v.town_id is not None else None,
+            [GroupView(g.id, g.village_id, g.code, g.name) for g in v.groups],
+            sum(1 for sp in v.speakers if sp.revoked_at is None),
+        )
+        for v in s.scalars(select(Village).order_by(Village.code))
+    ]
+
+
+def edit_village(s: Session, village_id: int, name: str, code: str, town_code: str | None) -> None:
+    """Rename a village, change its code, or move it to another town (None: no town)."""
+    village = s.get(Village, village_id)
+    if village is None:
+        raise NotFound(f"找不到村：{village_id}")
+    name, code = name.strip(), code.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("村名须为 1–100 个字", "name")
+    if not VILLAGE_CODE.match(code):
+        raise ValidationFailed("村代码须为 1–32 位字母或数字", "code")
+    clash = s.scalar(
+        select(Village.id).where(
+            ((Village.name == name) | (Village.code == code)) & (Village.id != village.id)
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"村名“{name}”或代码“{code}”已被别的村使用")
+    village.name, village.code = name, code
+    if town_code:
+        place_village(s, village.id, town_code)
+    else:
+        village.town_id = None
+
+
+def delete_village(s: Session, village_id: int) -> None:
+    """Remove a village with no loudspeakers that no schedule targets (also its groups,
+    its zone memberships and volume ceilings)."""
+    village = s.get(Village, village_id)
+    if village is None:
+        raise NotFound(f"找不到村：{village_id}")
+    if village.speakers:
+        raise Conflict(f"{village.name}还有 {len(village.speakers)} 个喇叭，不能删除")
+    group_ids = [g.id for g in village.groups]
+    used = s.scalar(
+        select(ScheduleVillage.schedule_id).where(ScheduleVillage.village_id == village.id)
+    )
+    if used is None and group_ids:
+        used = s.scalar(
+            select(ScheduleGroup.schedule_id).where(ScheduleGroup.group_id.in_(group_ids))
+        )
+    if used is not None:
+        raise Conflict(f"{village.name}正被播放计划 #{used} 使用，不能删除")
+    if (
+        s.scalar(
+            select(Broadcast.id)
+            .join(Command)
+            .join(Loudspeaker)
+            .where(Loudspeaker.village_id == village.id)
+            .limit(1)
+        )
+        is not None
+    ):
+        raise Conflict(f"{village.name}已有播放记录，不能删除")
+    s.execute(delete(ZoneVillage).where(ZoneVillage.village_id == village.id))
+    s.execute(delete(VolumeCeiling).where(VolumeCeiling.village_id == village.id))
+    for group in list(village.groups):
+        s.delete(group)
+    s.flush()
+    s.delete(village)
+
+
+def list_groups(s: Session) -> list[tuple[GroupView, str]]:
+    """Every villager group with its village's name."""
+    rows = s.scalars(select(VillagerGroup).join(Village).order_by(Village.code, VillagerGroup.code))
+    return [(GroupView(g.id, g.village_id, g.code, g.name), g.village.name) for g in rows]
+
+
+def rename_group(s: Session, ref: str | int, name: str) -> GroupView:
+    group = find_group(s, ref)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("小组名称须为 1–100 个字", "name")
+    clash = s.scalar(
+        select(VillagerGroup.id).where(
+            VillagerGroup.village_id == group.village_id,
+            VillagerGroup.name == name,
+            VillagerGroup.id != group.id,
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"本村已有小组“{name}”")
+    group.name = name
+    return GroupView(group.id, group.village_id, group.code, group.name)
+
+
+def delete_group(s: Session, ref: str | int) -> None:
+    """Remove a group no schedule targets; its loudspeakers stay in the village."""
+    group = find_group(s, ref)
+    used = s.scalar(select(ScheduleGroup.schedule_id).where(ScheduleGroup.group_id == group.id))
+    if used is not None:
+        raise Conflict(f"小组“{group.name}”正被播放计划 #{used} 使用，不能删除")
+    for sp in s.scalars(select(Loudspeaker).where(Loudspeaker.group_id == group.id)):
+        sp.group_id = None
+    s.flush()
+    s.delete(group)
+
+
+def get_zone(s: Session, ref: str | int) -> ZoneView:
+    return zone_view(find_zone(s, ref))

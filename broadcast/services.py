@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,25 +14,39 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audio import AudioCache, AudioError, Lexicon, RenderedAudio, Renderer, RenderOptions
+from audio.sequence import Piece, render_sequence
 from broadcast import (
     accounts,
+    approval,
+    asrun,
+    audit,
+    emergencies,
     firing,
+    health,
     lexicon,
     media,
     notices,
     places,
     planning,
     preview,
+    programmes,
     receipts,
     regions,
+    reports,
+    scope,
+    variants,
 )
 from broadcast import sound as notice_sound
 from broadcast.accounts import UserView
-from broadcast.errors import ValidationFailed
+from broadcast.emergencies import EmergencySummary
+from broadcast.errors import NotFound, PermissionDenied, ValidationFailed
+from broadcast.governance import Governance
 from broadcast.keys import KeyPair, b64
 from broadcast.lexicon import LexiconEntryView
 from broadcast.planning import EmergencyRequest, PlannedSchedule, ScheduleRequest
 from broadcast.preview import PlannedPlay
+from broadcast.programmes import ProgrammeRequest, ProgrammeView
+from broadcast.recurrence import VolumeBand
 from broadcast.settings import Settings
 from broadcast.sound import NoticeSound
 from broadcast.views import (
@@ -57,8 +71,12 @@ def _nothing(*_args: object) -> None:
 
 
 @dataclass
-class Services:
-    """Facade over the domain. ``clock`` is the only source of "now" in the core."""
+class Services(Governance):
+    """Facade over the domain. ``clock`` is the only source of "now" in the core.
+
+    Changes are attributed to ``audit.current_actor()`` and audited; an acting account sees
+    and targets only the villages in its scope (see broadcast.governance, broadcast.scope).
+    """
 
     engine: Engine
     sessions: sessionmaker[Session]
@@ -75,7 +93,9 @@ class Services:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self.sessions.begin() as s:
+        with self.sessions() as s, s.begin():
+            s.info.update(audit.session_info(audit.current_actor(), self.clock))
+            s.info[approval.INFO_REQUIRED] = self.settings.approval.required
             yield s
 
     def now(self) -> datetime:
@@ -135,11 +155,64 @@ class Services:
 
     def list_zones(self) -> list[regions.ZoneView]:
         with self._tx() as s:
-            return regions.list_zones(s)
+            visible = scope.visible_zone_ids(s, self._scope(s))
+            return [z for z in regions.list_zones(s) if visible is None or z.id in visible]
 
     def delete_zone(self, zone: str | int) -> None:
         with self._tx() as s:
             regions.delete_zone(s, zone)
+
+    def get_zone(self, zone: str | int) -> regions.ZoneView:
+        with self._tx() as s:
+            return regions.get_zone(s, zone)
+
+    def rename_area(self, area_id: int, name: str) -> regions.AreaView:
+        with self._tx() as s:
+            return regions.rename_area(s, area_id, name)
+
+    def delete_area(self, area_id: int) -> None:
+        with self._tx() as s:
+            regions.delete_area(s, area_id)
+
+    def place_villages(self) -> list[regions.PlaceVillage]:
+        with self._tx() as s:
+            return regions.place_villages(s)
+
+    def edit_village(self, village_id: int, name: str, code: str, town_code: str | None) -> None:
+        with self._tx() as s:
+            regions.edit_village(s, village_id, name, code, town_code)
+        self.on_schedules_changed()
+
+    def delete_village(self, village_id: int) -> None:
+        with self._tx() as s:
+            regions.delete_village(s, village_id)
+        self.on_schedules_changed()
+
+    def list_groups(self) -> list[tuple[regions.GroupView, str]]:
+        with self._tx() as s:
+            return regions.list_groups(s)
+
+    def rename_group(self, group: str | int, name: str) -> regions.GroupView:
+        with self._tx() as s:
+            return regions.rename_group(s, group, name)
+
+    def delete_group(self, group: str | int) -> None:
+        with self._tx() as s:
+            regions.delete_group(s, group)
+
+    def volume_ceilings(self, village: str | int) -> list[VolumeBand]:
+        """A village's volume ceilings by time band, earliest first."""
+        with self._tx() as s:
+            vid = places.find_village(s, village).id
+            return places.volume_bands(s, [vid]).get(vid, [])
+
+    def set_volume_ceilings(
+        self, village: str | int, bands: list[tuple[str, int]]
+    ) -> list[VolumeBand]:
+        """Replace a village's ceilings: ("06:00-07:30", 60) plays routine broadcasts that
+        start in the band at most at 60; emergencies ignore ceilings."""
+        with self._tx() as s:
+            return places.set_volume_ceilings(s, village, bands)
 
     def find_village(self, ref: str | int) -> VillageView:
         with self._tx() as s:
@@ -147,8 +220,10 @@ class Services:
             return VillageView(v.id, v.code, v.name, quiet_hours=v.quiet_hours)
 
     def list_villages(self) -> list[VillageView]:
+        """The villages the acting account may see (all for the CLI and the machine)."""
         with self._tx() as s:
-            return places.list_villages(s)
+            visible = self._scope(s)
+            return [v for v in places.list_villages(s) if visible is None or v.id in visible]
 
     def server_keys(self) -> dict[str, str]:
         return {self.server_key.key_id: b64(self.server_key.public)}
@@ -159,7 +234,9 @@ class Services:
 
     def list_speakers(self, village_id: int | None = None) -> list[SpeakerView]:
         with self._tx() as s:
-            return places.list_speakers(s, village_id)
+            visible = self._scope(s)
+            found = places.list_speakers(s, village_id)
+            return [sp for sp in found if visible is None or sp.village_id in visible]
 
     def broker_accounts(self) -> list[tuple[str, str]]:
         with self._tx() as s:
@@ -241,14 +318,18 @@ class Services:
         except AudioError as exc:
             raise ValidationFailed("这段文字无法朗读，请检查后重试", field) from exc
 
-    def media_path(self, sha256: str) -> Path | None:
-        """The cached audio file for a content hash, or None."""
-        return self.cache.path_for(sha256)
+    def media_path(self, sha256: str, fmt: str | None = None) -> Path | None:
+        """The cached audio file for a content hash (in format ``fmt``), or None."""
+        return self.cache.path_for(sha256, fmt)
 
-    def media_url(self, sha256: str, expires_at: datetime) -> str:
-        """A URL the loudspeakers can fetch until ``expires_at``."""
+    def media_url(self, sha256: str, expires_at: datetime, fmt: str = "mp3") -> str:
+        """A URL the loudspeakers can fetch until ``expires_at`` (``fmt``: mp3 or opus)."""
         return media.media_url(
-            self.settings.web.base_url(), self.media_secret, sha256, int(expires_at.timestamp())
+            self.settings.web.media_base_url(),
+            self.media_secret,
+            sha256,
+            int(expires_at.timestamp()),
+            fmt,
         )
 
     def check_media_token(self, sha256: str, expires_epoch: int, token: str) -> bool:
@@ -257,15 +338,28 @@ class Services:
         )
 
     def add_notice(
-        self, title: str, body: str, created_by: str = "", sound: NoticeSound | None = None
+        self,
+        title: str,
+        body: str,
+        created_by: str = "",
+        sound: NoticeSound | None = None,
+        *,
+        approve: bool = False,
     ) -> NoticeView:
+        """Store a notice as a draft for review (``approve``: approved by its author in the
+        same step, e.g. ``cunxiang notice add --approve``; audited)."""
         title, body = notices.check_notice_text(title, body)
         resolved = notice_sound.resolve(sound, self.settings.audio)
         audio, key = self._render_text(body, resolved, "body")
         with self._tx() as s:
-            return notices.add_notice(
+            self._require(s, "write", "编辑通知")
+            view = notices.add_notice(
                 s, title, body, audio, created_by, self.now(), resolved, audio_key=key
             )
+            self._after_create(s, "notice", view.id, approve)
+            view = notices.notice_view(notices.get_notice(s, view.id))
+        self.prepare_variants(notice_ids=[view.id])
+        return view
 
     def add_recording(
         self,
@@ -275,6 +369,8 @@ class Services:
         created_by: str = "",
         sound: NoticeSound | None = None,
         body: str = "",
+        *,
+        approve: bool = False,
     ) -> NoticeView:
         """A notice from an uploaded recording (mp3, wav, m4a, amr...): checked, transcoded,
         normalised and cached like speech. ``body`` is an optional transcript."""
@@ -292,7 +388,8 @@ class Services:
             logger.info("recording %r refused: %s", name, exc)
             raise notice_sound.upload_error(AudioError(str(exc))) from exc
         with self._tx() as s:
-            return notices.add_notice(
+            self._require(s, "write", "编辑通知")
+            view = notices.add_notice(
                 s,
                 title,
                 body,
@@ -302,6 +399,10 @@ class Services:
                 resolved,
                 source=notices.Source(source_sha256, name),
             )
+            self._after_create(s, "notice", view.id, approve)
+            view = notices.notice_view(notices.get_notice(s, view.id))
+        self.prepare_variants(notice_ids=[view.id])
+        return view
 
     def rerender_notice(self, notice_id: int) -> NoticeView:
         """Render a text notice again with its options and the current lexicon (重新合成).
@@ -316,6 +417,8 @@ class Services:
         with self._tx() as s:
             view = notices.set_audio(s, notice_id, audio, key, self.now())
         logger.info("notice %s rendered again: audio %s", notice_id, audio.sha256[:12])
+        self._reassemble_programmes(notice_id)
+        self.prepare_variants(notice_ids=[notice_id])
         return view
 
     def notice_audio_current(self, notice_id: int) -> bool:
@@ -333,9 +436,74 @@ class Services:
             return True
 
     def audio_in_use(self) -> set[str]:
-        """Audio the cache never evicts: stored notices' and open play commands'."""
+        """Audio the cache never evicts: stored notices' (and their variants') and open
+        play commands'."""
         with self._tx() as s:
-            return notices.audio_in_use(s, self.now())
+            return notices.audio_in_use(s, self.now()) | variants.audio_in_use(s)
+
+    # -- how each village hears notices: voice, rate, format (see broadcast.variants) ----
+    def village_sound(self, village: str | int) -> variants.VillageSound:
+        with self._tx() as s:
+            v = places.find_village(s, village)
+            return variants.VillageSound(v.voice, v.rate, v.audio_format or "mp3")
+
+    def set_village_sound(
+        self, village: str | int, voice: str | None, rate: int | None, audio_format: str | None
+    ) -> variants.VillageSound:
+        """Set a village's voice, speech rate and audio format, then render the variants
+        its schedules' notices now need (so that no broadcast waits for them)."""
+        wanted = variants.check_village_sound(voice, rate, audio_format)
+        with self._tx() as s:
+            self._require(s, "write", "编辑村庄")
+            v = places.find_village(s, village)
+            variants.set_village_sound(s, v, wanted)
+            vid = v.id
+        logger.info("village %s sound: %s", vid, wanted)
+        self.prepare_variants(village_ids=[vid])
+        return wanted
+
+    def prepare_variants(
+        self,
+        notice_ids: Iterable[int] = (),
+        village_ids: Iterable[int] | None = None,
+        schedule_ids: Iterable[int] = (),
+    ) -> int:
+        """Render the variants that are missing (see ``variants.jobs``); returns how many
+        were made. One that fails is logged and skipped: its villages get the notice's own
+        audio."""
+        with self._tx() as s:
+            todo = variants.jobs(s, self.settings.audio, notice_ids, village_ids, schedule_ids)
+        made = 0
+        for job in todo:
+            try:
+                audio = self._render_variant(job)
+            except (AudioError, ValidationFailed, OSError) as exc:
+                logger.warning(
+                    "variant %s of notice %s not rendered: %s", job.spec, job.notice_id, exc
+                )
+                continue
+            with self._tx() as s:
+                made += variants.store(s, job, audio, self.now())
+        if made:
+            logger.info("rendered %d notice variant(s)", made)
+        return made
+
+    def _render_variant(self, job: variants.Job) -> RenderedAudio:
+        a = self.settings.audio
+        if job.kind == "text":
+            resolved = notice_sound.resolve(job.sound, a)
+            options = notice_sound.render_options(resolved, a)
+            profile = RenderOptions.profile(job.audio_format)
+            options = replace(options, format=profile.format, bitrate=profile.bitrate)
+            return self.renderer.render_text(job.body, options, self.lexicon())
+        # a recording (or a programme): its own audio, in another format
+        source = self.cache.path_for(job.audio_sha256)
+        if source is None:
+            raise AudioError(f"audio {job.audio_sha256[:12]} is not in the cache")
+        options = RenderOptions.profile(
+            job.audio_format, chime=False, repeat=1, loudness_lufs=a.loudness_lufs
+        )
+        return self.renderer.render_file(source, options)
 
     def list_notices(self) -> list[NoticeView]:
         with self._tx() as s:
@@ -344,6 +512,60 @@ class Services:
     def get_notice(self, notice_id: int) -> NoticeView:
         with self._tx() as s:
             return notices.notice_view(notices.get_notice(s, notice_id))
+
+    # -- programmes (节目单) ------------------------------------------------------------
+    def _assemble(self, s: Session, req: ProgrammeRequest, programme_id: int | None) -> list[Piece]:
+        return programmes.pieces(programmes.check(s, req, programme_id), self.cache.path_for)
+
+    def save_programme(
+        self, req: ProgrammeRequest, programme_id: int | None = None, created_by: str = ""
+    ) -> ProgrammeView:
+        """Create (or, with ``programme_id``, replace) a programme and assemble its audio;
+        schedule its ``notice_id`` to play it."""
+        with self._tx() as s:
+            parts = self._assemble(s, req, programme_id)
+        options = notice_sound.render_options(
+            notice_sound.resolve(None, self.settings.audio), self.settings.audio
+        )
+        try:
+            audio = render_sequence(self.cache, parts, options)
+        except AudioError as exc:
+            logger.warning("programme %r not assembled: %s", req.name, exc)
+            raise ValidationFailed("节目单音频拼接失败，请检查各项后重试", "items") from exc
+        with self._tx() as s:
+            view = programmes.save(s, programme_id, req, audio, created_by, self.now())
+        logger.info(
+            "programme %s (%s) saved: %d items, %d ms",
+            view.id,
+            view.name,
+            len(view.items),
+            view.audio_duration_ms,
+        )
+        self.prepare_variants(notice_ids=[view.notice_id])  # villages on other formats
+        self.on_schedules_changed()
+        return view
+
+    def list_programmes(self) -> list[ProgrammeView]:
+        with self._tx() as s:
+            return programmes.list_programmes(s)
+
+    def get_programme(self, programme_id: int) -> ProgrammeView:
+        with self._tx() as s:
+            return programmes.get(s, programme_id)
+
+    def delete_programme(self, programme_id: int) -> None:
+        with self._tx() as s:
+            programmes.delete(s, programme_id)
+
+    def _reassemble_programmes(self, notice_id: int) -> None:
+        """Programmes playing a notice whose audio changed are assembled again."""
+        with self._tx() as s:
+            found = [
+                (pid, programmes.stored_request(s, pid))
+                for pid in programmes.using_notice(s, notice_id)
+            ]
+        for pid, req in found:
+            self.save_programme(req, pid)
 
     # -- pronunciation lexicon ------------------------------------------------------------
     def lexicon(self) -> Lexicon:
@@ -381,43 +603,66 @@ class Services:
         logger.info("lexicon: entry %s (%r) deleted", entry_id, term)
 
     # -- schedules and broadcasts ---------------------------------------------------------
-    def add_schedule(self, req: ScheduleRequest, created_by: str = "") -> ScheduleView:
-        """Save a routine schedule. A one-off due now fires at once, without waiting."""
+    def add_schedule(
+        self, req: ScheduleRequest, created_by: str = "", *, approve: bool = False
+    ) -> ScheduleView:
+        """Save a routine schedule: it goes to review (or is approved at once with
+        ``approve``, or when review is off). An approved one-off due now fires at once."""
         now = self.now()
         sched = self.settings.schedule
         with self._tx() as s:
+            self._require(s, "write", "编辑播放计划")
             view = planning.add_schedule(
                 s, req, self.settings.timezone, sched.quiet_hours, created_by, now
             )
-        if view.kind == "once" and view.start_at <= now + timedelta(seconds=1):
+            scope.check_schedule(s, self._scope(s), view.id)
+            approved = self._after_create(s, "schedule", view.id, approve) == approval.APPROVED
+            view = planning.get_schedule(s, view.id, now)
+        self.prepare_variants(schedule_ids=[view.id])  # before it can fire
+        if approved and view.kind == "once" and view.start_at <= now + timedelta(seconds=1):
             self.fire(view.id, view.start_at)
         self.on_schedules_changed()
         return view
 
     def update_schedule(self, schedule_id: int, req: ScheduleRequest) -> ScheduleView:
+        """Edit a schedule (an approved one goes back to review)."""
         now = self.now()
         with self._tx() as s:
+            self._require(s, "write", "编辑播放计划")
+            visible = self._scope(s)
+            scope.check_schedule(s, visible, schedule_id)
             view = planning.update_schedule(
                 s, schedule_id, req, self.settings.timezone, self.settings.schedule.quiet_hours, now
             )
+            scope.check_schedule(s, visible, schedule_id)
+            s.flush()
+            view = planning.get_schedule(s, schedule_id, now)
+        self.prepare_variants(schedule_ids=[schedule_id])
         self.on_schedules_changed()
         return view
 
     def delete_schedule(self, schedule_id: int) -> None:
         with self._tx() as s:
+            self._require(s, "write", "删除播放计划")
+            scope.check_schedule(s, self._scope(s), schedule_id)
             planning.delete_schedule(s, schedule_id)
         self.on_schedules_changed()
 
     def send_emergency(self, req: EmergencyRequest, created_by: str = "") -> BroadcastView:
-        """Send an emergency now: it ignores quiet hours and pre-empts routine playback."""
-        now = self.now()
+        """Send an emergency now: it ignores quiet hours and pre-empts routine playback.
+        One that needs a second person's confirmation is refused here: the panel and the
+        API use ``request_emergency`` and ``confirm_emergency``."""
+        outcome = self.request_emergency(req, created_by)
+        if outcome.broadcast is None:
+            self.withdraw_emergency(outcome.schedule_id, "未经第二人确认，已撤回")
+            raise PermissionDenied("发往多个村的应急广播需要第二人确认")
+        return outcome.broadcast
+
+    def check_emergency(self, req: EmergencyRequest) -> EmergencySummary:
+        """What an emergency would reach (villages, groups, loudspeakers, how many online),
+        checked as sending it would be; nothing is sent."""
         with self._tx() as s:
-            row = planning.add_emergency(s, req, self.settings.timezone, created_by, now)
-            schedule_id, planned = row.id, row.start_at
-        bid = self.fire(schedule_id, planned)
-        assert bid is not None
-        self.on_schedules_changed()
-        return self.list_broadcasts(1, bid)[0]
+            return emergencies.summarise_emergency(s, req)
 
     def cancel_broadcast(self, broadcast_id: int, cancelled_by: str = "") -> int:
         """Stop a broadcast everywhere at once (signed stop commands). Returns their count."""
@@ -429,15 +674,23 @@ class Services:
         return stops
 
     def list_schedules(self) -> list[ScheduleView]:
+        """Schedules that reach at least one village the acting account sees."""
         with self._tx() as s:
-            return planning.list_schedules(s, self.now())
+            visible = scope.visible_schedule_ids(s, self._scope(s))
+            views = planning.list_schedules(s, self.now())
+            return [v for v in views if visible is None or v.id in visible]
 
     def get_schedule(self, schedule_id: int) -> ScheduleView:
         with self._tx() as s:
+            visible = scope.visible_schedule_ids(s, self._scope(s))
+            if visible is not None and schedule_id not in visible:
+                raise NotFound(f"找不到播放计划 {schedule_id}")
             return planning.get_schedule(s, schedule_id, self.now())
 
     def set_schedule_enabled(self, schedule_id: int, enabled: bool) -> None:
         with self._tx() as s:
+            self._require(s, "write", "启用或停用播放计划")
+            scope.check_schedule(s, self._scope(s), schedule_id)
             planning.set_enabled(s, schedule_id, enabled, self.now())
         self.on_schedules_changed()
 
@@ -452,6 +705,9 @@ class Services:
         end = start + timedelta(days=days)
         sched = self.settings.schedule
         with self._tx() as s:
+            visible = self._scope(s)
+            if visible is not None:
+                village_ids = sorted(visible & set(village_ids or visible))
             slots, facts = planning.preview_slots(
                 s,
                 start - timedelta(microseconds=1),
@@ -490,7 +746,13 @@ class Services:
         def attempt() -> list[int | None]:
             with self._tx() as s:
                 return firing.fire(
-                    s, schedule_ids, planned_at, self.now(), sched.window_seconds, sched.quiet_hours
+                    s,
+                    schedule_ids,
+                    planned_at,
+                    self.now(),
+                    sched.window_seconds,
+                    sched.quiet_hours,
+                    self.settings.audio,
                 )
 
         try:
@@ -540,9 +802,62 @@ class Services:
         with self._tx() as s:
             return receipts.playback_log(s, since, broadcast_id, limit)
 
+    # -- as-run log, reports, health, public page (``village_ids``: an account's scope) ------
+    def asrun_page(
+        self,
+        f: asrun.LogFilter,
+        village_ids: Collection[int] | None = None,
+        page: int = 0,
+        per_page: int = 20,
+    ) -> asrun.LogPage:
+        with self._tx() as s:
+            return asrun.log_page(s, f, self.settings.zone, village_ids, page, per_page)
+
+    def broadcast_detail(
+        self, broadcast_id: int, village_ids: Collection[int] | None = None
+    ) -> asrun.BroadcastDetail:
+        with self._tx() as s:
+            return asrun.broadcast_detail(s, broadcast_id, village_ids)
+
+    def count_asrun_rows(
+        self, f: asrun.LogFilter, village_ids: Collection[int] | None = None
+    ) -> int:
+        with self._tx() as s:
+            return asrun.count_rows(s, f, self.settings.zone, village_ids)
+
+    def export_asrun(
+        self, f: asrun.LogFilter, village_ids: Collection[int] | None = None
+    ) -> Iterator[asrun.AsRunRow]:
+        """Rows streamed from one read-only session, closed when the iteration ends."""
+        f.check()
+        with self.sessions() as s:
+            yield from asrun.iter_rows(s, f, self.settings.zone, village_ids)
+
+    def period_report(
+        self, first: date, last: date, village_ids: Collection[int] | None = None
+    ) -> reports.PeriodReport:
+        with self._tx() as s:
+            return reports.period_report(s, first, last, self.settings.zone, village_ids)
+
+    def speaker_health(
+        self, days: int = 7, village_ids: Collection[int] | None = None
+    ) -> health.HealthReport:
+        with self._tx() as s:
+            return health.health_report(s, self.now(), self.settings.zone, days, village_ids)
+
+    def village_heard(
+        self, village: str | int
+    ) -> tuple[VillageView, list[reports.PublicBroadcast]]:
+        """A village and what was broadcast there lately (for the public page)."""
+        with self._tx() as s:
+            v = places.find_village(s, village)
+            view = VillageView(v.id, v.code, v.name)
+            return view, reports.village_heard(s, v.id, self.now())
+
     # -- accounts -------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: str = "admin") -> UserView:
         with self._tx() as s:
+            self._require(s, "accounts", "管理账号")
             return accounts.add_user(s, username, password, role, self.now())
 
     def authenticate(self, username: str, password: str) -> UserView | None:

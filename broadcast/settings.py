@@ -35,12 +35,27 @@ class WebSettings(_Section):
     # Base URL under which loudspeakers fetch audio; defaults to http://host:port.
     public_url: str | None = None
     secret_key: SecretStr | None = None
+    # A panel session ends this long after login, or after this long without a request.
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+
+    # Loudspeakers download audio from a separate lightweight server on this port
+    # (web/media_server.py, started by `cunxiang serve`); unset, the panel serves it.
+    media_port: int | None = Field(default=None, ge=1, le=65535)
 
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    def media_base_url(self) -> str:
+        """Where loudspeakers fetch ``/media``: ``public_url`` when set (a proxy in front
+        routes ``/media/`` to the media server), else the media server, else the panel."""
+        if self.public_url or self.media_port is None:
+            return self.base_url()
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.media_port}"
 
 
 class MqttSettings(_Section):
@@ -113,6 +128,15 @@ class ScheduleSettings(_Section):
         return value
 
 
+class ApprovalSettings(_Section):
+    # Notices and schedules need a reviewer's approval before they are broadcast, and an
+    # emergency to more than one village a second person's confirmation. Switched off,
+    # new content is approved as it is saved (recorded so in the audit log).
+    required: bool = True
+    # How long a multi-village emergency waits for its second confirmation.
+    confirm_minutes: int = Field(default=10, ge=1, le=120)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CUNXIANG_",
@@ -129,6 +153,7 @@ class Settings(BaseSettings):
     audio: AudioSettings = AudioSettings()
     commands: CommandSettings = CommandSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    approval: ApprovalSettings = ApprovalSettings()
 
     @field_validator("timezone")
     @classmethod

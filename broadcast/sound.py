@@ -17,7 +17,7 @@ from broadcast.settings import AudioSettings
 MIN_RATE = 80
 MAX_RATE = 400
 MAX_FILENAME = 200
-# What the upload form names; the pipeline also takes .aac, .ogg and .opus.
+# The recordings accepted (checked on the file's content with ffprobe, see audio.upload).
 UPLOAD_KINDS = "mp3、wav、m4a、amr"
 UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -104,6 +104,10 @@ def upload_error(exc: AudioError) -> ValidationFailed:
         ("is empty", "上传的文件是空的，请重新选择录音"),
         (" MB, at most", f"录音文件不能超过 {UPLOAD_MB} MB"),
         ("not a recording", f"这个文件不是能识别的录音，请上传 {UPLOAD_KINDS} 格式的录音"),
+        (
+            "not an accepted recording format",
+            f"只能上传 {UPLOAD_KINDS} 格式的录音，请换成这几种格式再上传",
+        ),
         ("cannot decode", f"这个录音无法解码，请换成 {UPLOAD_KINDS} 格式再上传"),
         ("too short", f"录音太短，至少要 {MIN_UPLOAD_MS / 1000:g} 秒"),
         ("longer than", f"录音太长，不能超过 {MAX_UPLOAD_SECONDS // 60} 分钟"),

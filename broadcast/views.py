@@ -63,6 +63,9 @@ class NoticeView:
     chime: bool = True
     closing: str = ""
     rendered_at: datetime | None = None
+    # Review (broadcast.approval): draft, pending, approved, rejected; and the reason given.
+    status: str = "approved"
+    review_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,21 @@ class ScheduleView:
     drill: bool = False
     severity: int | None = None
     event_type: str | None = None
+    # The targets by id (villages, zones) and code (villager groups), as forms and the API
+    # take them back.
+    village_ids: list[int] = field(default_factory=list)
+    zone_ids: list[int] = field(default_factory=list)
+    group_codes: list[str] = field(default_factory=list)
+    # Review (broadcast.approval): draft, pending, approved, rejected; and the reason given.
+    status: str = "approved"
+    review_note: str | None = None
+
+    @property
+    def lifecycle(self) -> str:
+        """draft / pending / rejected, then scheduled / finished / cancelled."""
+        from broadcast.approval import lifecycle
+
+        return lifecycle(self.status, self.enabled, self.next_at)
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,11 @@ _opened: list[Services] = []
 
 
 def _services(args: argparse.Namespace) -> Services:
+    from broadcast import audit
     from cunxiang.runtime import build_services
+    from cunxiang.usercmd import cli_actor
 
+    audit.set_actor(cli_actor())  # the audit log names the command line's user
     services = build_services(_settings(args))
     _opened.append(services)
     return services
@@ -127,6 +130,21 @@ def cmd_village_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_village_sound(args: argparse.Namespace) -> int:
+    services = _services(args)
+    current = services.village_sound(args.village)
+    voice = current.voice if args.voice is None else (args.voice or None)
+    rate = current.rate if args.rate is None else (args.rate or None)
+    sound = services.set_village_sound(
+        args.village, voice, rate, args.format or current.audio_format
+    )
+    print(
+        f"village {args.village}: voice {sound.voice or 'default'}, "
+        f"rate {sound.rate or 'default'}, format {sound.audio_format}"
+    )
+    return 0
+
+
 def cmd_village_list(args: argparse.Namespace) -> int:
     for v in _services(args).list_villages():
         print(f"{v.id}\t{v.code}\t{v.name}\t{v.online_count}/{v.speaker_count} online")
@@ -200,14 +218,22 @@ def cmd_notice_add(args: argparse.Namespace) -> int:
         if not args.audio.is_file():
             raise CliError(f"--audio: no such file: {args.audio}")
         n = _services(args).add_recording(
-            args.title, args.audio, args.audio.name, "cli", sound, args.text or ""
+            args.title,
+            args.audio,
+            args.audio.name,
+            "cli",
+            sound,
+            args.text or "",
+            approve=args.approve,
         )
         print(f"notice {n.id}: {n.title} (recording, {n.audio_duration_ms / 1000:.1f} s audio)")
         return 0
     text = args.file.read_text(encoding="utf-8") if args.file else args.text
     if not text:
         raise CliError("give the notice text, --file or --audio")
-    n = _services(args).add_notice(args.title, text, created_by="cli", sound=sound)
+    n = _services(args).add_notice(
+        args.title, text, created_by="cli", sound=sound, approve=args.approve
+    )
     print(f"notice {n.id}: {n.title} ({n.audio_duration_ms / 1000:.1f} s audio)")
     return 0
 
@@ -223,7 +249,7 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         at = _parse_local(args.at, services.settings) if args.at else services.now()
         req = ScheduleRequest(args.notice, villages, "once", at=at)
     req = ScheduleRequest(**{**req.__dict__, "priority": args.priority, "repeat": args.repeat})
-    view = services.add_schedule(req, created_by="cli")
+    view = services.add_schedule(req, created_by="cli", approve=args.approve)
     nxt = view.next_at.astimezone(services.settings.zone).isoformat() if view.next_at else "now"
     print(
         f"schedule {view.id}: notice {view.notice_id} to "
@@ -387,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--code", required=True, help="village area code")
     va.set_defaults(func=cmd_village_add)
     village.add_parser("list", help="list villages").set_defaults(func=cmd_village_list)
+    vs = village.add_parser("sound", help="a village's voice, speech rate and audio format")
+    vs.add_argument("village", help="village id, code or name")
+    vs.add_argument("--voice", help="espeak-ng voice ('' for the default)")
+    vs.add_argument("--rate", type=int, help="words per minute (0 for the default)")
+    vs.add_argument("--format", choices=("mp3", "opus"), help="mp3, or opus for weak links")
+    vs.set_defaults(func=cmd_village_sound)
 
     speaker_parser = sub.add_parser("speaker", help="loudspeakers")
     # `cunxiang speaker --config FILE` runs the reference loudspeaker (as `speaker run FILE`).
@@ -426,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     na.add_argument("--closing", help="a closing line said once at the end")
     na.add_argument("--voice", help="espeak-ng voice (default: audio.voice)")
     na.add_argument("--rate", type=int, help="speech rate (default: audio.rate)")
+    na.add_argument(
+        "--approve", action="store_true", help="approve it now, as its reviewer (audited)"
+    )
     na.set_defaults(func=cmd_notice_add)
 
     schedule = sub.add_parser("schedule", help="schedules").add_subparsers(
@@ -439,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--daily", metavar="HH:MM", help="every day at this local time")
     sca.add_argument("--priority", type=int, default=50)
     sca.add_argument("--repeat", type=int, default=1)
+    sca.add_argument(
+        "--approve", action="store_true", help="approve it now, as its reviewer (audited)"
+    )
     sca.set_defaults(func=cmd_schedule_add)
 
     sim = add("simulate", cmd_simulate, "run simulated loudspeakers from provisioning files")
@@ -464,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--days", type=int, default=1, help="how many days (1-31)")
     plan.add_argument("--village", help="comma-separated village ids, codes or names")
     plan.add_argument("--strict", action="store_true", help="exit 1 if any play has a problem")
+
+    from cunxiang import usercmd
+
+    usercmd.register(sub, _Parser)
 
     log = add("log", cmd_log, "print the playback log")
     log.add_argument("--broadcast", type=int)

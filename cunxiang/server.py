@@ -24,10 +24,12 @@ from cunxiang.roles import ROLES
 from cunxiang.runtime import broker_address, build_services, private_broker
 from devices.gateway import Gateway
 from devices.protocol import Topics
+from devices.reactor import favour_network_threads
 from devices.simulate import Simulator
 from scheduler.leader import leader_lock, wait_for_leadership
 from scheduler.runner import BroadcastScheduler
 from web import create_app
+from web.media_server import MediaServer
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class Running:
     http: BaseWSGIServer | None = None
     dispatcher: Dispatcher | None = None
     simulator: Simulator | None = None
+    media: MediaServer | None = None  # the loudspeakers' downloads (web.media_port)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -126,6 +129,7 @@ def running(
     """Start the parts of ``role``; stop them in reverse order on exit."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+    favour_network_threads()  # paho's network loop beside ingest, outbox and web threads
     with ExitStack() as stack:
         if services is None:
             services = build_services(settings)
@@ -144,6 +148,10 @@ def running(
             stack.callback(http.shutdown)
             run.http = http
             logger.info("panel at http://%s:%s", settings.web.host, http.server_port)
+            if settings.web.media_port is not None:
+                run.media = MediaServer(settings)
+                run.media.start()
+                stack.callback(run.media.stop)
         if simulate_dir is not None:
             run.simulator = Simulator.from_directory(simulate_dir, settings.data_dir / "sim-state")
             run.simulator.start()

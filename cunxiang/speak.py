@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from audio import FORMATS, AudioCache, AudioError, Renderer, RenderOptions
+from audio.errors import AudioError
+from audio.options import FORMATS, RenderOptions
 from broadcast.settings import Settings
+
+if TYPE_CHECKING:
+    from audio import Lexicon
 
 
 def add_arguments(speak: argparse.ArgumentParser) -> None:
@@ -65,24 +69,67 @@ class _Progress:
         self._out.flush()
 
 
+def database_lexicon(settings: Settings) -> Lexicon | None:
+    """The pronunciation lexicon (读音表) of the configured database, as the server applies
+    it; None without a database (no ``database_url`` and no ``cunxiang.db`` yet)."""
+    if settings.database_url is None and not (settings.data_dir / "cunxiang.db").is_file():
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from broadcast import lexicon
+    from broadcast.db import make_engine
+
+    engine = make_engine(settings.db_url())
+    try:
+        with Session(engine) as s:
+            return lexicon.load(s)
+    except SQLAlchemyError as exc:
+        raise AudioError(
+            f"cannot read the pronunciation lexicon from the database: {type(exc).__name__} "
+            "(run `cunxiang init`, or point --data-dir at an initialised one)"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def _lexicon(settings: Settings) -> Lexicon | None:
+    found = database_lexicon(settings)
+    if found is not None:
+        print(f"pronunciation lexicon: {len(found)} entries from the database", file=sys.stderr)
+    return found
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.audio is None and args.text is None:
         raise AudioError("give the text to speak, '-' for standard input, or --audio FILE")
     text = "" if args.text is None else args.text if args.text != "-" else sys.stdin.read()
     if args.normalize_only:
+        from audio import AudioCache, Renderer
+
+        lexicon = _lexicon(settings)
         with Renderer(AudioCache(settings.media_dir)) as renderer:
-            print(renderer.spoken_text(text))
+            print(renderer.spoken_text(text, lexicon))
         return 0
     if args.output is None:
         raise AudioError("give --output FILE (or --normalize-only)")
     options = options_from(args, settings)
+    pinyin = None
+    if args.audio is None:
+        from audio.synth import PinyinWorker  # light: start it before loading the rest
+
+        pinyin = PinyinWorker()
+        pinyin.start_in_background()  # loads while the text is read and normalised
+    from audio import AudioCache, Renderer
+
     show = args.progress or sys.stderr.isatty()
     progress = _Progress(sys.stderr) if show else None
-    with Renderer(AudioCache(settings.media_dir), options) as renderer:
+    with Renderer(AudioCache(settings.media_dir), options, pinyin=pinyin) as renderer:
         if args.audio is not None:
             audio = renderer.render_file(args.audio, options)
         else:
-            audio = renderer.render_text(text, options, progress=progress)
+            lexicon = _lexicon(settings)
+            audio = renderer.render_text(text, options, lexicon, progress=progress)
     args.output.write_bytes(audio.path.read_bytes())
     print(
         f"{args.output}: {audio.format}, {audio.duration_ms / 1000:.1f} s, {audio.size} bytes, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import getpass
+import itertools
 import logging
 import os
 import signal
@@ -165,7 +166,7 @@ class PrivateBroker:
     def start(self, speakers: Iterable[tuple[str, str]], timeout: float = 15.0) -> None:
         """Start mosquitto and return once it accepts connections (read from its log)."""
         self.write_files(speakers)
-        stop_stale_broker(self.pid_path, self.executable)
+        stop_stale_broker(self.pid_path, self.conf_path, self.executable)
         proc = subprocess.Popen(
             [self.executable, "-c", str(self.conf_path)],
             stdin=subprocess.DEVNULL,
@@ -198,10 +199,13 @@ class PrivateBroker:
             raise BrokerError("mosquitto did not start: " + " | ".join(lines[-5:]))
         logger.info("private mosquitto listening on %s:%s", self.host, self.port)
 
-    def reload(self, speakers: Iterable[tuple[str, str]]) -> None:
-        """Rewrite accounts and ACL and make the running broker read them again."""
+    def reload(self, speakers: Iterable[tuple[str, str]]) -> bool:
+        """Rewrite accounts and ACL and make the running broker read them again.
+
+        Returns False when no broker of ours is running (it reads the files when it
+        starts); a stale pid file naming some other process is never signalled."""
         self.write_files(speakers)
-        signal_running_broker(self.pid_path)
+        return signal_running_broker(self.pid_path, self.conf_path, self.executable)
 
     def kill(self) -> None:
         """SIGKILL the broker (a crash: no clean shutdown, no final persistence save)."""
@@ -237,14 +241,27 @@ def _die_with_parent() -> None:
         pass
 
 
-def stop_stale_broker(pid_path: Path, executable: str) -> None:
-    """Stop a private broker left running by a server that crashed (it holds our port)."""
+def our_broker_pid(pid_path: Path, conf_path: Path, executable: str) -> int | None:
+    """The pid in ``pid_path`` if that process is our mosquitto (its program is
+    ``executable`` and it was started with ``-c conf_path``), else None: a pid file
+    outlives its broker, and the pid may since belong to any other process."""
     try:
         pid = int(pid_path.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return
-    if Path(executable).name.encode() not in cmdline.split(b"\0")[0]:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or not argv or Path(os.fsdecode(argv[0])).name != Path(executable).name:
+        return None
+    conf = os.fsencode(str(conf_path))
+    if not any(a == b"-c" and b == conf for a, b in itertools.pairwise(argv)):
+        return None
+    return pid
+
+
+def stop_stale_broker(pid_path: Path, conf_path: Path, executable: str) -> None:
+    """Stop a private broker left running by a server that crashed (it holds our port)."""
+    pid = our_broker_pid(pid_path, conf_path, executable)
+    if pid is None:
         return
     logger.warning("stopping a stale private broker (pid %s)", pid)
     try:
@@ -257,11 +274,14 @@ def stop_stale_broker(pid_path: Path, executable: str) -> None:
         return
 
 
-def signal_running_broker(pid_path: Path) -> bool:
-    """SIGHUP the broker whose pid file is given, so it reloads passwords and ACL."""
+def signal_running_broker(pid_path: Path, conf_path: Path, executable: str) -> bool:
+    """SIGHUP our running broker so it reloads passwords and ACL; False if none runs."""
+    pid = our_broker_pid(pid_path, conf_path, executable)
+    if pid is None:
+        logger.info("no private broker running for %s; nothing to reload", conf_path)
+        return False
     try:
-        pid = int(pid_path.read_text().strip())
         os.kill(pid, signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError):
         return False
     return True

@@ -307,12 +307,13 @@ class Gateway:
         while self._unacked and self._unacked[0].is_published():
             self._unacked.popleft()
         total = 0
+        urls: dict[tuple[str, datetime], str] = {}  # a broadcast's commands share one URL
         # A broadcast to 1,000 loudspeakers goes out at once, not 500 per poll.
         for _ in range(MAX_PASSES):
             due = self.services.due_commands()
             sent: list[str] = []
             for cmd in due:
-                payload = self.encode(cmd)
+                payload = self.encode(cmd, urls)
                 info = self._client.publish(self.topics.command(cmd.speaker_id), payload, qos=1)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     logger.warning("publish to %s failed: rc=%s", cmd.speaker_id, info.rc)
@@ -328,20 +329,30 @@ class Gateway:
             logger.info("published %d commands", total)
         return total
 
-    def encode(self, cmd: OutgoingCommand) -> bytes:
-        """Build and sign the wire message for an outbox row."""
+    def encode(
+        self, cmd: OutgoingCommand, urls: dict[tuple[str, datetime], str] | None = None
+    ) -> bytes:
+        """Build and sign the wire message for an outbox row (``urls`` caches media URLs)."""
         play = None
         if cmd.type == "play":
             p = cmd.params
+            sha = str(p["audio_sha256"])
+            fmt = str(p.get("audio_format", "mp3"))
+            url = None if urls is None else urls.get((sha, cmd.expires_at))
+            if url is None:
+                url = self.services.media_url(sha, cmd.expires_at, fmt)
+                if urls is not None:
+                    urls[(sha, cmd.expires_at)] = url
             play = protocol.Play(
                 broadcast_id=int(p["broadcast_id"]),
-                url=self.services.media_url(str(p["audio_sha256"]), cmd.expires_at),
+                url=url,
                 sha256=str(p["audio_sha256"]),
                 size=int(p["audio_size"]),
                 duration_ms=int(p["duration_ms"]),
                 repeat=int(p.get("repeat", 1)),
                 volume=int(p.get("volume", 80)),
                 drill=bool(p.get("drill", False)),
+                format=fmt,
             )
         message = protocol.Command(
             id=cmd.id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -52,6 +53,9 @@ MAX_LEAD_MS = 3600 * 1000
 MAX_VALIDITY_MS = 24 * 3600 * 1000
 # Emergency priority: plays at its own volume whatever the loudspeaker's volume setting.
 EMERGENCY_PRIORITY = 90
+# Audio containers a play may name: MP3 (mono, 16 kHz, 32 kbps CBR) or Ogg Opus (16 kbps,
+# for weak links). A command without ``format`` is MP3 (senders before it was added).
+AUDIO_FORMATS = ("mp3", "opus")
 
 
 class ProtocolError(Exception):
@@ -134,10 +138,14 @@ def key_id(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=4096)
 def load_private(b64: str) -> Ed25519PrivateKey:
+    # Cached: loading a key costs as much as a signature, and the same few keys sign
+    # every message (the server's; one per simulated loudspeaker).
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(b64))
 
 
+@functools.lru_cache(maxsize=4096)
 def load_public(b64: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
 
@@ -204,10 +212,12 @@ class Play:
     volume: int = 80
     # An emergency drill (演练): a loudspeaker may announce or display it as such.
     drill: bool = False
+    format: str = "mp3"  # one of AUDIO_FORMATS
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "broadcast_id": self.broadcast_id,
+            "format": self.format,
             "url": self.url,
             "sha256": self.sha256,
             "size": self.size,
@@ -232,6 +242,9 @@ class Play:
         drill = body.get("drill", False)
         if not isinstance(drill, bool):
             raise ProtocolError("malformed", "drill must be true or false")
+        fmt = body.get("format", "mp3")
+        if fmt not in AUDIO_FORMATS:
+            raise ProtocolError("malformed", f"format must be one of {', '.join(AUDIO_FORMATS)}")
         return cls(
             broadcast_id=_int(body, "broadcast_id"),
             url=url,
@@ -241,6 +254,7 @@ class Play:
             repeat=_int(body, "repeat", 1, 10),
             volume=_int(body, "volume", 0, 100),
             drill=drill,
+            format=fmt,
         )
 
 

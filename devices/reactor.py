@@ -18,6 +18,7 @@ import random
 import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -32,6 +33,18 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MISC_INTERVAL = 1.0
+# CPython asks the thread holding the GIL to hand it over only every 5 ms by default, so
+# a thread that does many short socket reads and writes (a network loop) waits up to 5 ms
+# after each one while another thread computes (signing, verifying, the database): 1,000
+# QoS 1 publishes next to two busy threads took 0.5-1.9 s instead of 0.1 s; with 1 ms,
+# 0.4-0.7 s. See docs/performance.md, "Fan-out".
+SWITCH_INTERVAL_S = 0.001
+
+
+def favour_network_threads() -> None:
+    """Shorten the interpreter's thread switch interval (process-wide; call it in the
+    composition root of a process that runs network loops beside busy threads)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 class Timer:

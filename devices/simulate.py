@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.reactor import Reactor
+from devices.reactor import Reactor, favour_network_threads
 from devices.speaker import Faults, Loudspeaker, SpeakerConfig, wall_clock_ms
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def _child(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.basicConfig(level=logging.WARNING)
+    favour_network_threads()  # the loop beside download threads
     configs = load_configs(paths, state_root)
     sim = Simulator(configs, faults, reconnect=reconnect)
     sim.start()

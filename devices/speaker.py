@@ -145,6 +145,7 @@ class Loudspeaker:
     ) -> None:
         self.config = config
         self.sid = config.speaker_id
+        self._kid = config.kid  # a hash of the public key: computed once, not per receipt
         self.topics = Topics(config.base_topic)
         self.faults = faults or Faults()
         self._clock = clock_ms
@@ -213,9 +214,17 @@ class Loudspeaker:
             return 0, 80
 
     def _save_state(self) -> None:
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"last_seq": self._last_seq, "volume": self._volume}))
+        data = json.dumps({"last_seq": self._last_seq, "volume": self._volume}).encode()
+        tmp = str(self._state_path) + ".tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except FileNotFoundError:
+            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         os.replace(tmp, self._state_path)
 
     def _load_receipts(self) -> OrderedDict[str, list[tuple[str, bytes]]]:
@@ -251,8 +260,13 @@ class Loudspeaker:
         self._receipt_lines = sum(1 + len(evs) for evs in receipts.values())
 
     def _append_receipt(self, row: dict[str, str]) -> None:
-        with self._receipts_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
+        # One write of one whole line with O_APPEND (a loudspeaker appends a few lines per
+        # command; the file object of open() costs more than the write itself).
+        fd = os.open(self._receipts_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(row) + "\n").encode())
+        finally:
+            os.close(fd)
         self._receipt_lines += 1
         if self._receipt_lines > 8 * RECENT_IDS:
             self._rewrite_receipts(self._receipts)
@@ -367,7 +381,7 @@ class Loudspeaker:
             # The final receipt counts them all, so the server can tell if one was lost.
             details["receipts"] = len(kept) + 1
         event = Event(command_id, self.sid, kind, self.now_ms(), dict(details))
-        payload = protocol.sign_event(event, self.config.private_key, self.config.kid)
+        payload = protocol.sign_event(event, self.config.private_key, self._kid)
         if kept is not None and not details.get("duplicate"):
             kept.append((kind, payload))
             self._append_receipt({"id": command_id, "kind": kind, "p": payload.decode()})

@@ -52,9 +52,14 @@ def database_url() -> Iterator[str | None]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str | None) -> Settings:
-    """Settings for a fresh install in ``tmp_path``."""
+def settings(tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest) -> Settings:
+    """Settings for a fresh install in ``tmp_path``.
+
+    Review is off (content is approved as it is saved, and audited so) unless the test is
+    marked ``@pytest.mark.approval``: most tests are about what happens after approval."""
     overrides: dict[str, object] = {"data_dir": tmp_path / "data"}
+    if request.node.get_closest_marker("approval") is None:
+        overrides["approval"] = {"required": False}
     if database_url:
         overrides["database_url"] = database_url
     return load_settings(None, **overrides)

@@ -6,7 +6,10 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
 
 T = TypeVar("T")
 
@@ -41,3 +44,14 @@ def csrf(html: str) -> str:
     found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
     assert found, "page has no CSRF token"
     return found.group(1)
+
+
+def log_in(client: FlaskClient, username: str, password: str, then: str = "/notices") -> str:
+    """Log ``client`` in through the panel's form; the CSRF token of the new session,
+    read from the page ``then``."""
+    token = csrf(client.get("/login").get_data(as_text=True))
+    resp = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    return csrf(client.get(then).get_data(as_text=True))

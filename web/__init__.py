@@ -12,18 +12,30 @@ from broadcast.keys import load_or_create_secret
 from broadcast.services import Services
 from web import (
     api,
+    api_planning,
+    api_review,
     api_speech,
+    audit_log,
     auth,
     display,
     emergency,
+    emergency_confirm,
     errors,
+    health,
     lexicon,
     log,
     media,
     notices,
+    places,
+    programmes,
+    public,
+    reports,
+    review,
     schedules,
     speakers,
     uploads,
+    users,
+    village_sound,
     villages,
 )
 from web.context import attach
@@ -85,6 +97,18 @@ def create_app(services: Services, *, testing: bool = False) -> Flask:
     for blueprint in (notices.bp, schedules.bp, speakers.bp, villages.bp, log.bp, media.bp, api.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(lexicon.bp)
+    for blueprint in (reports.bp, health.bp, public.bp):  # as-run reports, public page
+        app.register_blueprint(blueprint)
+    app.register_blueprint(programmes.bp)
+    app.register_blueprint(places.bp)
+    app.register_blueprint(village_sound.bp)  # 播音设置: voice, rate, format per village
+    api_planning.check_registered(app)  # programmes, places, ceilings, plan: on api.bp
+    review.setup(app)  # 审核, and the status badges of notices and schedules
+    audit_log.setup(app)
+    app.register_blueprint(emergency_confirm.bp)
+    app.register_blueprint(users.bp)
+    app.register_blueprint(users.account_bp)
+    api_review.check_registered(app)  # review and emergency confirmation: on api.bp
     api_speech.check_registered(app)  # its routes (lexicon, recordings, 重新合成) are on api.bp
     app.add_url_rule("/healthz", "healthz", _healthz)
     display.register(app)

@@ -11,9 +11,9 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from broadcast.errors import NotFound, ValidationFailed
 from web import serialize
-from web.auth import TOO_MANY, WRONG, check_credentials, session_user
+from web.auth import TOO_MANY, WRONG, authorize, check_credentials, session_user
 from web.context import services
-from web.emergency_inputs import emergency_from_json, resolve_targets
+from web.emergency_inputs import emergency_from_json
 from web.errors import json_error
 from web.inputs import (
     notice_text,
@@ -49,14 +49,14 @@ def _authenticate() -> ResponseReturnValue | None:
         if user is None:
             return json_error(401, WRONG)
         g.api_username = user.username
-        return None
+        return authorize(user)
     panel_user = session_user()
     if panel_user is None:
         return json_error(401, "请先登录，或使用 HTTP Basic 认证")
     if request.method not in SAFE_METHODS:
         current_app.extensions["csrf"].protect()
     g.api_username = panel_user.username
-    return None
+    return authorize(panel_user.view)
 
 
 def _username() -> str:
@@ -244,14 +244,13 @@ def send_emergency() -> ResponseReturnValue:
     400 naming the targets and their loudspeaker count, to be checked and confirmed."""
     svc = services()
     req, confirmed = emergency_from_json(_body())
-    speakers = svc.list_speakers() if req.speakers else []
-    targets = resolve_targets(req, svc.list_villages(), svc.list_zones(), speakers)
-    svc.get_notice(req.notice_id)  # 404 for an unknown notice, before any confirmation
+    targets = svc.check_emergency(req)  # 404 for unknown notice or targets, 400 for bad values
     if not confirmed:
         response = jsonify(
             error="confirmation_required",
             message=(
-                f"将{'演练' if req.drill else '发送应急广播'}到 {len(targets.villages)} 个村、"
+                f"将{'演练' if req.drill else '发送应急广播'}到 {len(targets.villages)} 个村"
+                f"{f'、{len(targets.groups)} 个小组' if targets.groups else ''}、"
                 f'{targets.loudspeakers} 个喇叭；核对后加上 "confirm": true 再发送'
             ),
             drill=req.drill,
@@ -259,7 +258,13 @@ def send_emergency() -> ResponseReturnValue:
         )
         response.status_code = 400
         return response
-    view = svc.send_emergency(req, _username())
+    outcome = svc.request_emergency(req, _username())
+    if outcome.broadcast is None:
+        # More than one village: a second person confirms (POST .../emergencies/<id>/confirm).
+        from web.api_review import awaiting_confirmation
+
+        return awaiting_confirmation(outcome, targets)
+    view = outcome.broadcast
     logger.warning(
         "%s %s sent by %s via the API", "drill" if req.drill else "emergency", view.id, _username()
     )

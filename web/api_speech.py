@@ -101,6 +101,36 @@ def delete_lexicon_entry(entry_id: int) -> ResponseReturnValue:
     return Response(status=204)
 
 
+# -- how a village hears notices: voice, speech rate, audio format ----------------------------
+
+
+def _sound_json(village_id: int) -> dict[str, Any]:
+    sound = services().village_sound(village_id)
+    return {"voice": sound.voice, "rate": sound.rate, "audio_format": sound.audio_format}
+
+
+@bp.get("/villages/<int:village_id>/sound")
+def village_sound(village_id: int) -> ResponseReturnValue:
+    return jsonify(_sound_json(village_id))
+
+
+@bp.put("/villages/<int:village_id>/sound")
+def set_village_sound(village_id: int) -> ResponseReturnValue:
+    """``{"voice": null, "rate": 120, "audio_format": "opus"}``: null is the default. The
+    variants the village's schedules need are rendered before this returns."""
+    data = _body()
+    voice, rate, fmt = data.get("voice"), data.get("rate"), data.get("audio_format", "mp3")
+    if voice is not None and not isinstance(voice, str):
+        raise ValidationFailed("voice 须为字符串或 null", "voice")
+    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool)):
+        raise ValidationFailed("rate 须为整数或 null", "rate")
+    if not isinstance(fmt, str):
+        raise ValidationFailed("audio_format 须为 mp3 或 opus", "audio_format")
+    services().set_village_sound(village_id, voice, rate, fmt)
+    logger.info("village %s sound set by %s via the API", village_id, _username())
+    return jsonify(_sound_json(village_id))
+
+
 def check_registered(app: Flask) -> None:
     """Fail at start-up, not on first use, if these routes missed the app."""
     if "api.lexicon" not in app.view_functions:

@@ -32,13 +32,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from broadcast.errors import CunxiangError, NotFound, ValidationFailed
 from web.auth import require_login, session_user
 from web.context import services
+from web.emergency_confirm import awaiting_confirmation, waiting_message
 from web.emergency_inputs import (
     DEFAULT_REPEAT,
     FORM_FIELDS,
     OTHER_EVENT,
     REPEAT_CHOICES,
     emergency_from_form,
-    resolve_targets,
 )
 from web.forms import errors_for
 
@@ -125,6 +125,7 @@ def _form_page(
         errors=errors,
         repeat_choices=REPEAT_CHOICES,
         other_event=OTHER_EVENT,
+        pending=awaiting_confirmation(),
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -146,15 +147,17 @@ def confirm() -> ResponseReturnValue:
     form, checked, zones = _posted()
     try:
         req = emergency_from_form(form, checked, zones)
-        targets = resolve_targets(req, svc.list_villages(), svc.list_zones())
+        notice = svc.get_notice(req.notice_id)
+    except NotFound as exc:
+        return _form_page(form, checked, {"notice_id": str(exc)}, 400, zones)
+    except ValidationFailed as exc:
+        return _form_page(form, checked, errors_for(exc, FORM_FIELDS), 400, zones)
+    try:
+        targets = svc.check_emergency(req)
     except NotFound as exc:  # a village or zone removed since the form was shown
         return _form_page(form, checked, {"villages": str(exc)}, 400, zones)
     except ValidationFailed as exc:
         return _form_page(form, checked, errors_for(exc, FORM_FIELDS), 400, zones)
-    try:
-        notice = svc.get_notice(req.notice_id)
-    except NotFound as exc:
-        return _form_page(form, checked, {"notice_id": str(exc)}, 400, zones)
     payload = {
         "form": form,
         "villages": checked,
@@ -208,16 +211,20 @@ def send() -> ResponseReturnValue:
     nonce = str(data["nonce"])
     fresh, earlier = _sent().claim(nonce)
     if not fresh:
-        flash("这条应急广播已经发出，没有重复发送", "ok")
+        flash("这条应急广播已经提交，没有重复发送", "ok")
         return redirect(
-            url_for("log.index", broadcast_id=earlier) if earlier else url_for("log.index")
+            url_for("log.index", broadcast_id=earlier) if earlier else url_for("emergency.index")
         )
     try:
         req = emergency_from_form(form, checked, zones)
-        broadcast = services().send_emergency(req, _username())
+        outcome = services().request_emergency(req, _username())
     except CunxiangError as exc:
         _sent().release(nonce)
         return _form_page(form, checked, errors_for(exc, FORM_FIELDS), 400, zones)
+    if outcome.broadcast is None:  # more than one village: a second person confirms
+        flash(waiting_message(outcome.village_count), "ok")
+        return redirect(url_for("emergency.index") + f"#pending-{outcome.schedule_id}")
+    broadcast = outcome.broadcast
     _sent().settle(nonce, broadcast.id)
     kind = "演练" if req.drill else "应急广播"
     logger.warning(

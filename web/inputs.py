@@ -214,6 +214,7 @@ def schedule_from_form(
     weekdays: Iterable[str] = (),
     zones: Iterable[str] = (),
     speakers: Iterable[str] = (),
+    groups: Iterable[str] = (),
 ) -> ScheduleRequest:
     """The panel's 播放 form. ``villages`` and ``zones`` are checked ids, ``weekdays`` 1..7,
     ``speakers`` single loudspeakers an edited schedule already had."""
@@ -253,6 +254,7 @@ def schedule_from_form(
         skip_dates=parse_skip_dates(form.get("skip_dates", "")) if repeating else [],
         window_minutes=optional_int(form.get("window_minutes"), "window_minutes", "有效时长"),
         zones=village_refs(zones),
+        groups=[g for g in (v.strip() for v in groups) if g],
         speakers=[s for s in (v.strip() for v in speakers) if s],
     )
 

@@ -1,117 +1,151 @@
-"""Panel: the playback (as-run) log, refreshed in place while broadcasts play; stopping one."""
+"""Panel: the as-run (playback) log with filters, refreshed in place while broadcasts play;
+a broadcast's detail page (播出记录详情); CSV and XLSX export; stopping a broadcast."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
-from broadcast.models import EMERGENCY_PRIORITY, BroadcastState
-from broadcast.views import BroadcastView, LogRow
+from broadcast.asrun import LogFilter, LogPage
+from broadcast.errors import ValidationFailed
+from web import exports, outcomes
 from web.auth import require_login, session_user
-from web.context import services
+from web.context import services, zone
+from web.inputs import optional_date, optional_int
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("log", __name__)
 bp.before_request(require_login)
+bp.record_once(lambda state: outcomes.register(state.app))
 
 REFRESH_SECONDS = 5
-MAX_BROADCASTS = 50
-MAX_ROWS = 500
-# A broadcast in these states may still play somewhere, so it can be stopped.
-STOPPABLE = frozenset({BroadcastState.UNPROCESSED, BroadcastState.WAITING, BroadcastState.PLAYING})
+PER_PAGE = 20
+XLSX_MAX_ROWS = 100_000
 
 
-@dataclass
-class LogGroup:
-    """One broadcast and each loudspeaker's part in it."""
-
-    broadcast_id: int
-    notice_id: int
-    notice_title: str
-    planned_at: datetime
-    state: int | None = None
-    targeted: int | None = None
-    finished: int | None = None
-    rows: list[LogRow] = field(default_factory=list)
-    priority: int = 0
-    missed: bool = False
-    drill: bool = False
-    severity: int | None = None
-    event_type: str | None = None
-    cancelled_at: datetime | None = None
-
-    @classmethod
-    def of_broadcast(cls, b: BroadcastView) -> LogGroup:
-        return cls(
-            b.id,
-            b.notice_id,
-            b.notice_title,
-            b.planned_at,
-            b.state,
-            b.targeted,
-            b.finished,
-            priority=b.priority,
-            missed=b.missed,
-            drill=b.drill,
-            severity=b.severity,
-            event_type=b.event_type,
-            cancelled_at=b.cancelled_at,
-        )
-
-    @classmethod
-    def of_row(cls, row: LogRow) -> LogGroup:
-        return cls(
-            row.broadcast_id, row.notice_id, row.notice_title, row.planned_at, drill=row.drill
-        )
-
-    @property
-    def emergency(self) -> bool:
-        return self.priority >= EMERGENCY_PRIORITY
-
-    @property
-    def stoppable(self) -> bool:
-        return self.state in STOPPABLE and not self.missed
+def scope() -> list[int] | None:
+    """The villages the current account may see (its scope); None for all."""
+    visible = services().visible_village_ids()
+    return None if visible is None else sorted(visible)
 
 
-def group_log(broadcasts: list[BroadcastView], rows: list[LogRow]) -> list[LogGroup]:
-    """Broadcasts newest first, each with its rows; a broadcast with no loudspeakers shows too."""
-    groups = {b.id: LogGroup.of_broadcast(b) for b in broadcasts}
-    for row in rows:
-        groups.setdefault(row.broadcast_id, LogGroup.of_row(row)).rows.append(row)
-    return sorted(groups.values(), key=lambda g: (g.planned_at, g.broadcast_id), reverse=True)
+def parse_filter(args: Mapping[str, str]) -> LogFilter:
+    """The log filter from query-string arguments; ValidationFailed names the bad field."""
+    outcome = (args.get("outcome") or "").strip() or None
+    return LogFilter(
+        start=optional_date(args.get("start"), "start", "开始日期"),
+        end=optional_date(args.get("end"), "end", "结束日期"),
+        village_id=optional_int(args.get("village_id"), "village_id", "村"),
+        notice_id=optional_int(args.get("notice_id"), "notice_id", "通知"),
+        outcome=outcome,
+        broadcast_id=optional_int(args.get("broadcast_id"), "broadcast_id", "广播编号"),
+    ).check()
 
 
-def _groups() -> tuple[list[LogGroup], int | None]:
-    svc = services()
-    broadcast_id = request.args.get("broadcast_id", type=int)
-    broadcasts = svc.list_broadcasts(MAX_BROADCASTS, broadcast_id)
-    if broadcast_id is not None:
-        rows = svc.playback_log(broadcast_id=broadcast_id, limit=MAX_ROWS)
-    elif broadcasts:
-        rows = svc.playback_log(since=broadcasts[-1].planned_at, limit=MAX_ROWS)
-    else:
-        rows = []
-    return group_log(broadcasts, rows), broadcast_id
+def _page_number() -> int:
+    page = request.args.get("page", type=int) or 1
+    return max(page, 1)
+
+
+def _with_page(args: dict[str, str]) -> dict[str, Any]:
+    page = _page_number()
+    return args | {"page": str(page)} if page > 1 else dict(args)
+
+
+def _log(f: LogFilter) -> LogPage:
+    return services().asrun_page(f, scope(), _page_number() - 1, PER_PAGE)
 
 
 @bp.get("/log")
 def index() -> ResponseReturnValue:
-    groups, broadcast_id = _groups()
+    svc = services()
+    errors: dict[str, str] = {}
+    try:
+        f = parse_filter(request.args)
+        page: LogPage | None = _log(f)
+    except ValidationFailed as exc:
+        errors[exc.field or "start"] = str(exc)
+        f, page = LogFilter(), None
+    args = f.as_args()
     return render_template(
-        "log/index.html", groups=groups, broadcast_id=broadcast_id, refresh=REFRESH_SECONDS
-    )
+        "log/index.html",
+        page=page,
+        f=f,
+        args=args,
+        form=request.args,
+        errors=errors,
+        villages=svc.list_villages(),
+        notices=svc.list_notices(),
+        broadcast_id=f.broadcast_id,
+        refresh=REFRESH_SECONDS,
+        refresh_url=url_for("log.rows", **_with_page(args)),
+    ), (400 if errors else 200)
 
 
 @bp.get("/log/rows")
 def rows() -> ResponseReturnValue:
     """The log body alone, for the page's polling script."""
-    groups, _ = _groups()
-    return render_template("log/_rows.html", groups=groups)
+    f = parse_filter(request.args)
+    return render_template("log/_rows.html", page=_log(f), args=f.as_args())
+
+
+@bp.get("/log/<int:broadcast_id>")
+def detail(broadcast_id: int) -> ResponseReturnValue:
+    found = services().broadcast_detail(broadcast_id, scope())
+    return render_template("log/detail.html", d=found, g=found.summary)
+
+
+def _filename(ext: str) -> str:
+    stamp = services().now().astimezone(zone()).strftime("%Y%m%d-%H%M")
+    return f"cunxiang-asrun-{stamp}.{ext}"
+
+
+@bp.get("/log/export.csv")
+def export_csv() -> ResponseReturnValue:
+    f = parse_filter(request.args)
+    rows = services().export_asrun(f, scope())
+    response = Response(stream_with_context(exports.csv_chunks(rows, zone())), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/log/export.xlsx")
+def export_xlsx() -> ResponseReturnValue:
+    f = parse_filter(request.args)
+    svc = services()
+    count = svc.count_asrun_rows(f, scope())
+    if count > XLSX_MAX_ROWS:
+        flash(
+            f"符合条件的记录有 {count} 行，Excel 最多导出 {XLSX_MAX_ROWS} 行："
+            "请缩小日期范围，或导出 CSV",
+            "bad",
+        )
+        return redirect(url_for("log.index", **dict[str, Any](f.as_args())))
+    book = exports.xlsx_file(svc.export_asrun(f, scope()), zone())
+    response = send_file(
+        book,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=_filename("xlsx"),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/cancel")

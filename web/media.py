@@ -1,4 +1,5 @@
-"""``/media/<sha256>.mp3``: audio for loudspeakers (expiring token) and the panel (session)."""
+"""``/media/<sha256>.mp3`` and ``.opus``: audio for loudspeakers (expiring token) and the
+panel (session)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from flask import Blueprint, abort, request, send_file
 from flask.typing import ResponseReturnValue
 
+from broadcast.media import media_type
 from web.auth import session_user
 from web.context import services
 
@@ -27,6 +29,18 @@ def _token_ok(sha256: str) -> bool | None:
 
 @bp.get("/media/<sha256>.mp3")
 def audio(sha256: str) -> ResponseReturnValue:
+    return _serve(sha256, "mp3")
+
+
+@bp.get("/media/<sha256>.opus")
+def audio_opus(sha256: str) -> ResponseReturnValue:
+    return _serve(sha256, "opus")
+
+
+def _serve(sha256: str, ext: str) -> ResponseReturnValue:
+    mimetype = media_type(ext)
+    if mimetype is None:
+        abort(404)
     if session_user() is None:
         granted = _token_ok(sha256)
         if granted is None:
@@ -36,10 +50,10 @@ def audio(sha256: str) -> ResponseReturnValue:
                 "refused media %s for %s: bad or expired token", sha256, request.remote_addr
             )
             abort(403)
-    path = services().media_path(sha256)
+    path = services().media_path(sha256, ext)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=sha256)
+    response = send_file(path, mimetype=mimetype, conditional=True, etag=sha256)
     # Content-addressed, so it never changes; private because access is controlled.
     response.cache_control.no_cache = None
     response.cache_control.private = True

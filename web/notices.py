@@ -90,6 +90,9 @@ def play(notice_id: int) -> ResponseReturnValue:
     except (ValidationFailed, NotFound) as exc:
         # NotFound here is a village that vanished since the form was shown.
         return _play_page(notice, form, errors_for(exc, schedule_form.FIELDS), 400)
+    if schedule.status != "approved":  # waits for review (审核) before it plays
+        flash(f"播放计划 #{schedule.id} 已提交审核，审核通过后才会播放", "ok")
+        return redirect(url_for("schedules.index"))
     if form.values["when"] == "now":
         flash(f"“{notice.title}”已开始播放", "ok")
         return redirect(url_for("log.index"))

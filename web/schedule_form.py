@@ -34,13 +34,15 @@ FIELDS = (*TEXT_FIELDS, "villages", "weekdays", "zones")
 @dataclass
 class ScheduleForm:
     """What the form shows: typed text, checked villages and zones (ids), weekdays ("1".."7"),
-    and single loudspeakers an edited schedule already targets (kept as they are)."""
+    and single loudspeakers and villager groups an edited schedule already targets (kept as
+    they are)."""
 
     values: dict[str, str]
     villages: list[str] = field(default_factory=list)
     weekdays: list[str] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
     speakers: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # villager group codes, kept as they are
 
     def request(self, notice_id: int, now: datetime, zone: ZoneInfo) -> ScheduleRequest:
         return schedule_from_form(
@@ -52,6 +54,7 @@ class ScheduleForm:
             self.weekdays,
             self.zones,
             self.speakers,
+            self.groups,
         )
 
 
@@ -84,6 +87,7 @@ def posted() -> ScheduleForm:
         form.getlist("weekdays"),
         form.getlist("zones"),
         form.getlist("speakers"),
+        form.getlist("groups"),
     )
 
 
@@ -111,10 +115,9 @@ def prefilled(
     if view.window_seconds:
         values["window_minutes"] = str(max(1, view.window_seconds // 60))
     values.update(priority=str(view.priority), repeat=str(view.repeat), volume=str(view.volume))
-    names = set(view.village_names)
-    form.villages = [str(v.id) for v in villages if v.name in names]
+    form.villages = [str(v) for v in view.village_ids]
     form.weekdays = [str(d) for d in view.weekdays]
-    zone_names = set(view.zone_names)
-    form.zones = [str(z.id) for z in zones if z.name in zone_names]
+    form.zones = [str(z) for z in view.zone_ids]
     form.speakers = list(view.speaker_ids)
+    form.groups = list(view.group_codes)
     return form

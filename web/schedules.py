@@ -4,16 +4,19 @@ switching on and off, editing and deleting a schedule."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from broadcast.errors import NotFound, ValidationFailed
+from broadcast.recurrence import QuietHours
 from broadcast.views import ScheduleView
 from web import plans, schedule_form
 from web.auth import require_login, session_user
 from web.context import services, zone
 from web.forms import errors_for
+from web.inputs import optional_date
 from web.schedule_form import ScheduleForm
 
 logger = logging.getLogger(__name__)
@@ -42,9 +45,6 @@ def index() -> ResponseReturnValue:
 def _editable(view: ScheduleView) -> ScheduleView:
     if plans.is_emergency(view):
         raise ValidationFailed("应急广播不能修改；如需停止，请在播放记录中点“立即停止”")
-    if view.group_names:
-        # The form cannot show villager groups, and saving it would drop them.
-        raise ValidationFailed("这个计划发往村民小组，请用接口或命令行修改")
     return view
 
 
@@ -55,12 +55,14 @@ def _edit_page(
     html = render_template(
         "schedules/edit.html",
         schedule=view,
+        notice=svc.get_notice(view.notice_id),
         villages=svc.list_villages(),
         zones=svc.list_zones(),
         form=form.values,
         checked=set(form.villages),
         checked_zones=set(form.zones),
         speakers=form.speakers,
+        groups=list(zip(form.groups, view.group_names, strict=False)),
         days=set(form.weekdays),
         errors=errors,
         allow_now=False,
@@ -114,3 +116,42 @@ def disable(schedule_id: int) -> ResponseReturnValue:
     services().set_schedule_enabled(schedule_id, False)
     flash(f"播放计划 #{schedule_id} 已停用", "ok")
     return redirect(url_for("schedules.index"))
+
+
+@bp.get("/schedules/plan")
+def plan() -> ResponseReturnValue:
+    """The day or week per village as a timeline: where plays queue behind each other,
+    the quiet hours, and every problem the preview finds."""
+    svc = services()
+    today = svc.now().astimezone(zone()).date()
+    view = request.args.get("view", "day")
+    if view not in ("day", "week"):
+        view = "day"
+    try:
+        first = optional_date(request.args.get("date"), "date", "日期") or today
+    except ValidationFailed:
+        first = today
+    villages = svc.list_villages()
+    chosen = request.args.get("village", type=int)
+    shown = [v for v in villages if chosen is None or v.id == chosen]
+    days = plans.WEEK_DAYS if view == "week" else 1
+    plays = svc.preview_plan(first, days, [v.id for v in shown] if chosen is not None else None)
+    default = svc.settings.schedule.quiet_hours
+    timelines = []
+    for v in shown:
+        quiet = QuietHours.parse(v.quiet_hours or default)
+        if view == "week":
+            timelines.append(plans.week_timeline(plays, v.name, quiet, first, days, zone(), today))
+        else:
+            timelines.append(plans.day_timeline(plays, v.name, quiet, first, zone()))
+    return render_template(
+        "schedules/plan.html",
+        view=view,
+        first=first,
+        today=today,
+        timelines=timelines,
+        villages=villages,
+        chosen=chosen,
+        step=timedelta(days=days),
+        problems=sum(1 for p in plays if p.problems),
+    )

@@ -1,4 +1,4 @@
-"""Panel: villages with their loudspeakers and quiet hours, and editing the quiet hours."""
+"""Panel: villages with their loudspeakers, quiet hours and volume ceilings, and editing them."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "villages/index.html",
         villages=[(v, *quiet_label(v, default)) for v in villages],
+        ceilings={v.id: svc.volume_ceilings(v.id) for v in villages},
         default=default,
         total=sum(v.speaker_count for v in villages),
     )
@@ -111,4 +112,61 @@ def set_quiet_hours(village_id: int) -> ResponseReturnValue:
     )
     shown, _ = quiet_label(updated, services().settings.schedule.quiet_hours)
     flash(f"{village.name}的静音时段：{shown}", "ok")
+    return redirect(url_for("villages.index"))
+
+
+BAND_ROWS = 4
+
+
+def _volume_page(
+    village: VillageView, rows: list[dict[str, str]], errors: dict[str, str], status: int
+) -> Response:
+    while len(rows) < BAND_ROWS:
+        rows.append({"start": "", "end": "", "max_volume": ""})
+    html = render_template("villages/volume.html", village=village, rows=rows, errors=errors)
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.get("/villages/<int:village_id>/volume")
+def volume(village_id: int) -> ResponseReturnValue:
+    village = _village(village_id)
+    rows = [
+        {"start": f"{b.start:%H:%M}", "end": f"{b.end:%H:%M}", "max_volume": str(b.ceiling)}
+        for b in services().volume_ceilings(village.id)
+    ]
+    return _volume_page(village, rows, {}, 200)
+
+
+def _bands(rows: list[dict[str, str]]) -> list[tuple[str, int]]:
+    """Filled rows as (band, ceiling); a half-filled row is an error."""
+    bands = []
+    for n, row in enumerate(rows, start=1):
+        if not any(row.values()):
+            continue
+        if not all(row.values()):
+            raise ValidationFailed(f"第 {n} 行：请填全开始、结束时间和音量上限", "ceilings")
+        if not row["max_volume"].isdigit():
+            raise ValidationFailed(f"第 {n} 行：音量上限须为 0–100 的整数", "ceilings")
+        bands.append((f"{row['start']}-{row['end']}", int(row["max_volume"])))
+    return bands
+
+
+@bp.post("/villages/<int:village_id>/volume")
+def set_volume(village_id: int) -> ResponseReturnValue:
+    village = _village(village_id)
+    form = request.form
+    rows = [
+        {"start": s.strip(), "end": e.strip(), "max_volume": m.strip()}
+        for s, e, m in zip(
+            form.getlist("start"), form.getlist("end"), form.getlist("max_volume"), strict=False
+        )
+    ]
+    try:
+        saved = services().set_volume_ceilings(village.id, _bands(rows))
+    except ValidationFailed as exc:
+        return _volume_page(village, rows, {"ceilings": str(exc)}, 400)
+    user = session_user()
+    logger.info("volume ceilings of %s set by %s", village.name, user.username if user else "?")
+    text = "、".join(f"{b} ≤{b.ceiling}" for b in saved) or "不限"
+    flash(f"{village.name}的音量上限：{text}", "ok")
     return redirect(url_for("villages.index"))

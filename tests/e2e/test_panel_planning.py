@@ -191,6 +191,7 @@ def test_cadre_stops_a_routine_broadcast(
 ) -> None:
     page = phone
     notice = live_services.add_notice("停电通知", BODY, created_by="admin")
+    live_services.set_quiet_hours("dc", "-")  # a routine broadcast now, at any hour
     now = live_services.now()
     req = ScheduleRequest(notice.id, ["dc"], "once", at=now)
     live_services.add_schedule(req, "admin")

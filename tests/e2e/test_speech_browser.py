@@ -132,3 +132,25 @@ def test_staff_edit_the_lexicon_on_a_phone(
     page.get_by_role("button", name="确认删除").click()
     expect(page.get_by_text("还没有读音条目")).to_be_visible()
     assert live_services.list_lexicon() == []
+
+
+def test_a_village_is_set_to_slow_opus_on_a_phone(
+    phone: Page, live_url: str, live_services: Services, admin: tuple[str, str]
+) -> None:
+    village = live_services.add_village("山里村", "330000000077")
+    page = phone
+    log_in(page, live_url, admin)
+    page.get_by_role("navigation", name="主菜单").get_by_role("link", name="读音").click()
+    expect(page).to_have_url(f"{live_url}/lexicon")  # the lexicon has its own tab
+    page.get_by_role("navigation", name="主菜单").get_by_role("link", name="村庄").click()
+    page.get_by_role("link", name="修改山里村的播音设置").click()
+    page.get_by_label("语速").select_option(label="较慢（120）")
+    page.get_by_label("Opus 16 kbps（网络差的村）").check()
+    shot(page, "village-sound-form")
+    page.get_by_role("button", name="保存").click()
+    expect(page).to_have_url(f"{live_url}/villages")
+    card = page.locator(f"#village-{village.id}")
+    expect(card).to_contain_text("播音：语速较慢 · Opus")
+    shot(page, "village-sound-saved")
+    sound = live_services.village_sound(village.id)
+    assert (sound.voice, sound.rate, sound.audio_format) == (None, 120, "opus")

@@ -1,4 +1,4 @@
-"""Rendering with the real espeak-ng (via pyttsx3) and ffmpeg."""
+"""Rendering with the real espeak-ng and ffmpeg."""
 
 import hashlib
 import multiprocessing
@@ -22,9 +22,10 @@ from audio import (
     synthesize_wav,
 )
 from audio.normalize import checked_text
+from audio.pool import SynthPool
 from audio.probe import probe_audio
 from audio.sentences import split_chunks
-from audio.synth import SynthWorker
+from tests.helpers import wait_until
 
 MISSING = [tool for tool in ("espeak-ng", "ffmpeg", "ffprobe") if shutil.which(tool) is None]
 pytestmark = [
@@ -105,25 +106,21 @@ def test_long_text_renders_in_several_chunks(renderer: Renderer) -> None:
     assert_valid_mp3(rendered, 100_000, 400_000)  # about 0.35 s per character at 150 wpm
 
 
-def test_joined_speech_contains_every_chunk(tmp_path: Path) -> None:
+def test_joined_speech_contains_every_chunk() -> None:
     text = PARAGRAPH * 3
     chunks = split_chunks(text)
     assert len(chunks) == 3
-    with SynthWorker() as worker:
-        whole = worker.synthesize(text, tmp_path / "whole.wav", VOICE, 150, 60)
-        parts = [
-            worker.synthesize(c, tmp_path / f"part{i}.wav", VOICE, 150, 60)
-            for i, c in enumerate(chunks)
-        ]
-    # espeak output varies by a few ms per utterance; a lost chunk would be ~40 s.
-    tolerance = len(chunks) * whole.frame_rate // 10
-    assert abs(whole.frames - sum(p.frames for p in parts)) <= tolerance
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "part0.wav",
-        "part1.wav",
-        "part2.wav",
-        "whole.wav",
-    ]
+    pool = SynthPool(2)
+    try:
+        (whole, rate), *_ = pool.synthesize([text], VOICE, 150, 60)
+        parts = pool.synthesize(chunks, VOICE, 150, 60)
+    finally:
+        pool.close()
+    assert pool.peak_parallel == 2
+    # each utterance ends in ~0.3 s of silence; a lost chunk would be ~40 s.
+    tolerance = len(chunks) * rate // 2
+    assert abs(len(whole) - sum(len(p) for p, _ in parts)) <= tolerance
+    assert {r for _, r in parts} == {rate}
 
 
 def test_unknown_voice_is_an_error_and_the_worker_survives(renderer: Renderer) -> None:
@@ -173,24 +170,34 @@ def test_render_works_after_the_worker_is_killed(single: Renderer) -> None:
     assert single.worker_pid not in (None, pid)
 
 
-def test_timeout_kills_the_worker_and_the_next_render_works(single: Renderer) -> None:
+def test_timeout_kills_the_speech_and_the_next_render_works(single: Renderer) -> None:
     single.render_text(NOTICE)
-    pid = single.worker_pid
     with pytest.raises(AudioError, match="timed out"):
         single.render_text(long_text(2000), RenderOptions(timeout_s=0.05))
-    assert single.worker_pid is None
+    assert single.speech_pids == []  # every espeak-ng process was killed
     assert_valid_mp3(single.render_text(f"超时以后。{NOTICE}"), 2000, 20000)
-    assert single.worker_pid not in (None, pid)
 
 
-def test_a_killed_worker_of_two_is_replaced_during_a_long_render(renderer: Renderer) -> None:
-    renderer.render_text(long_text(400))
-    pids = renderer.worker_pids
-    assert len(pids) == 2
-    os.kill(pids[0], signal.SIGKILL)
-    assert_valid_mp3(renderer.render_text(long_text(500)), 100_000, 400_000)
-    assert len(renderer.worker_pids) == 2
-    assert pids[0] not in renderer.worker_pids
+def test_a_killed_speech_process_is_run_again_during_a_long_render(renderer: Renderer) -> None:
+    text = long_text(900)
+    done: list[RenderedAudio] = []
+    errors: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            done.append(renderer.render_text(text))
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    try:
+        pids = wait_until(lambda: renderer.speech_pids, interval=0.005)
+        os.kill(pids[0], signal.SIGKILL)
+    finally:
+        thread.join(timeout=120)
+    assert errors == []
+    assert_valid_mp3(done[0], 200_000, 600_000)
 
 
 def test_cache_directory_holds_only_finished_files(renderer: Renderer) -> None:

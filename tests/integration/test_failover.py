@@ -93,6 +93,7 @@ def town(make_services: ServicesFactory) -> Iterator[tuple[Services, int, int]]:
     require("espeak-ng")
     services = make_services()
     village = services.add_village("南山村", "330000000004")
+    services.set_quiet_hours(village.id, "-")  # occurrences on the real clock, at any hour
     services.add_speaker("nanshan-01", village.id)
     notice = services.add_notice("通知", "请注意。")
     yield services, village.id, notice.id

@@ -7,6 +7,7 @@ import base64
 import json
 import urllib.request
 
+import pytest
 from sqlalchemy import func, select
 
 from broadcast.models import Event
@@ -19,30 +20,37 @@ from tests.conftest import ServicesFactory, require
 from tests.helpers import wait_until
 
 
-def _settings_with_port(settings: Settings) -> Settings:
+def _settings_with_port(settings: Settings, media_server: bool = False) -> Settings:
     values = settings.model_dump()
     values["web"] = {"host": "127.0.0.1", "port": free_port(0)}
+    if media_server:  # the loudspeakers download from web/media_server.py, not the panel
+        values["web"]["media_port"] = free_port(0)
+    # A broadcast now, whatever the hour the test runs at.
+    values["schedule"] = {**values["schedule"], "quiet_hours": "-"}
     values["database_url"] = (
         settings.database_url.get_secret_value() if settings.database_url else None
     )
     return load_settings(None, **values)
 
 
+@pytest.mark.parametrize("media_server", [False, True], ids=["panel-media", "media-server"])
 def test_notice_scheduled_for_three_loudspeakers_is_heard_by_each_once(
-    settings: Settings, make_services: ServicesFactory
+    settings: Settings, make_services: ServicesFactory, media_server: bool
 ) -> None:
     for binary in ("mosquitto", "espeak-ng", "ffmpeg"):
         require(binary)
-    settings = _settings_with_port(settings)
+    settings = _settings_with_port(settings, media_server)
     services = make_services(settings)
     services.add_user("admin", "admin-password-1")
     village = services.add_village("测试村", "330000000001")
+    services.set_quiet_hours(village.id, "-")  # plays "now", whatever the hour the test runs at
     for i in (1, 2, 3):
         write_provisioning(settings, services.add_speaker(f"spk-{i}", village.code))
     notice = services.add_notice("会议通知", "各位村民请注意，今晚七点在村委会开会。")
 
     with running(settings, simulate_dir=settings.speakers_dir, services=services) as run:
         assert run.simulator is not None
+        assert (run.media is not None) == media_server
         assert run.simulator.wait_connected(20)
         wait_until(lambda: all(sp.online for sp in services.list_speakers()), timeout=20)
 
@@ -69,6 +77,7 @@ def test_notice_scheduled_for_three_loudspeakers_is_heard_by_each_once(
             ).all()
         by_kind = dict(counts)
         assert by_kind["received"] == 3
+        assert by_kind["downloaded"] == 3
         assert by_kind["started"] == 3
         assert by_kind["finished"] == 3
         for speaker in run.simulator.speakers:

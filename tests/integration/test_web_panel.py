@@ -16,7 +16,7 @@ from broadcast.services import Services
 from broadcast.settings import Settings
 from broadcast.views import IncomingEvent
 from cunxiang.runtime import build_services
-from tests.helpers import Clock, csrf
+from tests.helpers import Clock, csrf, log_in
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -52,12 +52,7 @@ def client(app: Flask) -> FlaskClient:
 
 def login(client: FlaskClient) -> str:
     """Log in as admin; return a CSRF token valid for the new session."""
-    token = csrf(client.get("/login").text)
-    resp = client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
-    )
-    assert resp.status_code == 302
-    return csrf(client.get("/notices").text)
+    return log_in(client, "admin", PASSWORD)
 
 
 def add_notice(client: FlaskClient, token: str, title: str = "开会通知") -> int:

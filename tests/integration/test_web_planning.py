@@ -17,7 +17,7 @@ from broadcast.planning import EmergencyRequest, ScheduleRequest
 from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
-from tests.helpers import Clock, csrf
+from tests.helpers import Clock, csrf, log_in
 from web import create_app, emergency
 
 pytestmark = pytest.mark.integration
@@ -59,12 +59,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def token(client: FlaskClient) -> str:
     """Log in as admin; the CSRF token of the session."""
-    first = csrf(client.get("/login").text)
-    resp = client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": first}
-    )
-    assert resp.status_code == 302
-    return csrf(client.get("/notices").text)
+    return log_in(client, "admin", PASSWORD)
 
 
 @pytest.fixture
@@ -306,7 +301,7 @@ def test_edit_keeps_a_priority_that_is_not_in_the_list(
     sid = routine(services, notice_id, priority=60, repeat=5)
     html = client.get(f"/schedules/{sid}/edit").text
     assert '<option value="60" selected>60（当前）</option>' in html
-    assert '<option value="5" selected>5 遍（当前）</option>' in html
+    assert '<option value="5" selected>5 次（当前）</option>' in html
 
 
 def test_edit_refuses_unknown_and_emergency_schedules(
@@ -583,7 +578,7 @@ def test_stop_a_routine_broadcast_from_the_log(
     assert resp.headers["Location"] == f"/log?broadcast_id={broadcast.id}"
     page = client.get(resp.headers["Location"]).text
     assert f"广播 #{broadcast.id} 已停止，已向 2 个喇叭发出停止指令" in page
-    assert '<span class="badge warn">已取消</span>' in page
+    assert '<span class="badge warn" title="国标状态码 5">已取消</span>' in page
     assert "已于 03-01 10:00:00 停止" in page
     assert "已撤回" in page
     assert f'action="/broadcasts/{broadcast.id}/cancel"' not in page
@@ -601,7 +596,7 @@ def test_a_missed_broadcast_shows_as_missed(
     assert broadcast.missed
     log = client.get("/log/rows").text
     assert '<span class="badge bad">错过（停机）</span>' in log
-    assert '<span class="badge bad">失败</span>' in log
+    assert '<span class="badge bad" title="国标状态码 4">失败</span>' in log
     assert "服务器停机" in log
     assert "所选的村没有喇叭" not in log
     assert "停止</summary>" not in log
@@ -660,13 +655,28 @@ def test_editing_keeps_zones_and_single_loudspeakers(
     )
 
 
-def test_schedules_to_villager_groups_are_edited_elsewhere(
+def test_editing_a_schedule_keeps_its_villager_groups(
     client: FlaskClient, services: Services, token: str, notice_id: int
 ) -> None:
     services.add_group("dc", "一组", "110101001001001")
     req = ScheduleRequest(notice_id, [], "daily", time_of_day="07:30", groups=["110101001001001"])
     sid = services.add_schedule(req, "admin").id
     assert "小组 东村一组" in client.get("/schedules").text
-    resp = client.get(f"/schedules/{sid}/edit")
-    assert resp.status_code == 400
-    assert "村民小组" in resp.text
+    page = client.get(f"/schedules/{sid}/edit").text
+    assert '<input type="hidden" name="groups" value="110101001001001">' in page
+    assert "另有村民小组（保持不变）：东村一组" in page
+    resp = client.post(
+        f"/schedules/{sid}/edit",
+        data={
+            "csrf_token": token,
+            "when": "daily",
+            "time_of_day": "08:00",
+            "groups": "110101001001001",
+            "priority": "50",
+            "repeat": "1",
+            "volume": "80",
+        },
+    )
+    assert resp.status_code == 302
+    edited = services.get_schedule(sid)
+    assert (edited.time_of_day, edited.group_codes) == ("08:00", ["110101001001001"])

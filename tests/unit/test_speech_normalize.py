@@ -216,3 +216,12 @@ def test_pinyin_marks_pauses_and_tone_sandhi() -> None:
     assert to_pinyin("一定不要") == "yi2 ding4 bu2 yao4"
     assert to_pinyin("《通知》“注意”") == "tong1 zhi1 zhu4 yi4"
     assert to_pinyin("绿色") == "lv4 se4"
+
+
+def test_integers_with_empty_groups_keep_their_zero() -> None:
+    assert read_integer("200004792") == "两亿零四千七百九十二"
+    assert read_integer("1000010000") == "十亿零一万"
+    assert read_integer("100010") == "十万零一十"
+    assert read_integer("1337193046610") == "一万三千三百七十一亿九千三百零四万六千六百一十"
+    assert read_integer("10") == "十"
+    assert read_integer("0") == "零"

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
-from broadcast.views import BroadcastView, LogRow
+from broadcast.views import LogRow
 from web.auth import safe_next
 from web.display import broadcast_state, broadcast_tone, delivery, duration, reason
-from web.log import group_log
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -54,15 +53,6 @@ def test_small_formatters() -> None:
     assert broadcast_state(3) == "成功"
     assert broadcast_state(42) == "42"
     assert broadcast_tone(4) == "bad"
-
-
-def test_log_groups_by_broadcast_newest_first() -> None:
-    empty = BroadcastView(3, 1, "通知", 1, T0 + timedelta(minutes=3), 0, 0, 0)
-    rows = [row(2, "a"), row(2, "b"), row(1, "a")]
-    groups = group_log([empty], rows)
-    assert [g.broadcast_id for g in groups] == [3, 2, 1]
-    assert [len(g.rows) for g in groups] == [0, 2, 1]
-    assert groups[0].targeted == 0 and groups[1].targeted is None
 
 
 def test_safe_next_keeps_only_local_paths() -> None:

@@ -7,11 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broadcast.errors import NotFound, ValidationFailed
-from broadcast.planning import EmergencyRequest
-from broadcast.regions import ZoneView
-from broadcast.views import SpeakerView, VillageView
-from web.emergency_inputs import emergency_from_form, emergency_from_json, resolve_targets
+from broadcast.errors import ValidationFailed
+from web.emergency_inputs import emergency_from_form, emergency_from_json
 from web.forms import FORM_ERROR, errors_for
 from web.inputs import (
     notice_text,
@@ -140,10 +137,7 @@ def test_quiet_hours_values() -> None:
         assert caught.value.field == "quiet_hours"
 
 
-VILLAGES = [VillageView(1, "dc", "东村", 2, 1), VillageView(2, "xc", "西村", 3, 3)]
-
-
-def test_emergency_form_and_targets() -> None:
+def test_emergency_form() -> None:
     form = {
         "notice_id": "5",
         "severity": "2",
@@ -154,41 +148,7 @@ def test_emergency_form_and_targets() -> None:
     req = emergency_from_form(form, ["2", "1"])
     assert (req.notice_id, req.severity, req.event_type, req.drill) == (5, 2, "危化品泄漏", True)
     assert (req.repeat, req.priority, req.volume) == (2, 95, 100)
-    targets = resolve_targets(req, VILLAGES)
-    assert [v.name for v in targets.villages] == ["东村", "西村"]
-    assert (targets.loudspeakers, targets.online) == (5, 4)
-    by_code = EmergencyRequest(5, ["xc", "西村", 2], 1, "台风")
-    assert resolve_targets(by_code, VILLAGES).loudspeakers == 3
-    assert targets.as_dict()["targets"][0] == {
-        "id": 1,
-        "code": "dc",
-        "name": "东村",
-        "loudspeakers": 2,
-        "online": 1,
-    }
-
-
-def test_targets_through_zones_and_single_loudspeakers() -> None:
-    zones = [ZoneView(7, "沿河村庄", ["东村", "西村"], 5)]
-    speakers = [
-        SpeakerView("dc-01", 1, "东村", "村口", True, None, False),
-        SpeakerView("nc-01", 3, "南村", "桥头", True, None, False),
-        SpeakerView("nc-02", 3, "南村", "旧喇叭", False, None, True),
-    ]
-    req = EmergencyRequest(5, [], 1, "防汛", zones=["沿河村庄"], speakers=["dc-01", "nc-01"])
-    targets = resolve_targets(req, VILLAGES, zones, speakers)
-    # dc-01 is in a zone village already; nc-01 stands alone.
-    assert [v.name for v in targets.villages] == ["东村", "西村"]
-    assert [s.id for s in targets.speakers] == ["nc-01"]
-    assert (targets.loudspeakers, targets.online) == (6, 5)
-    assert targets.as_dict()["zones"] == ["沿河村庄"]
-    for bad in (
-        EmergencyRequest(5, ["北村"], 1, "防汛"),
-        EmergencyRequest(5, [], 1, "防汛", zones=[8]),
-        EmergencyRequest(5, [], 1, "防汛", speakers=["nc-02"]),  # revoked
-    ):
-        with pytest.raises(NotFound):
-            resolve_targets(bad, VILLAGES, zones, speakers)
+    assert req.villages == [2, 1]
 
 
 @pytest.mark.parametrize(
