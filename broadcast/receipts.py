@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcast.models import (
@@ -325,7 +325,9 @@ def playback_log(
     since: datetime | None = None,
     broadcast_id: int | None = None,
     limit: int = 500,
+    village_ids: Collection[int] | None = None,
 ) -> list[LogRow]:
+    """Play commands newest first; ``village_ids`` keeps those to loudspeakers there."""
     query = (
         select(
             Broadcast.id,
@@ -356,6 +358,8 @@ def playback_log(
         query = query.where(Broadcast.planned_at >= since)
     if broadcast_id is not None:
         query = query.where(Broadcast.id == broadcast_id)
+    if village_ids is not None:
+        query = query.where(Loudspeaker.village_id.in_(village_ids))
     rows = []
     for values in s.execute(query):
         bid, cid, nid, title, village, sid, planned = values[:7]
@@ -382,8 +386,12 @@ def playback_log(
 
 
 def list_broadcasts(
-    s: Session, limit: int = 100, broadcast_id: int | None = None
+    s: Session,
+    limit: int = 100,
+    broadcast_id: int | None = None,
+    village_ids: Collection[int] | None = None,
 ) -> list[BroadcastView]:
+    """Broadcasts newest first; ``village_ids`` keeps those that reached a loudspeaker there."""
     query = (
         select(Broadcast)
         .options(selectinload(Broadcast.notice))
@@ -392,6 +400,8 @@ def list_broadcasts(
     )
     if broadcast_id is not None:
         query = query.where(Broadcast.id == broadcast_id)
+    if village_ids is not None:
+        query = query.where(Broadcast.id.in_(broadcasts_in(village_ids)))
     bcs = s.scalars(query).all()
     # Counted in the database: a broadcast may have a thousand loudspeakers.
     counts: dict[int, tuple[int, int]] = {}
@@ -425,3 +435,25 @@ def list_broadcasts(
             )
         )
     return views
+
+
+def broadcasts_in(village_ids: Collection[int]) -> Select[int | None]:
+    """The ids of broadcasts with a play command to a loudspeaker in ``village_ids``."""
+    return (
+        select(Command.broadcast_id)
+        .join(Loudspeaker, Loudspeaker.id == Command.speaker_id)
+        .where(Command.type == "play", Loudspeaker.village_id.in_(village_ids))
+        .distinct()
+    )
+
+
+def broadcast_village_ids(s: Session, broadcast_id: int) -> set[int]:
+    """The villages a broadcast's play commands went to."""
+    return set(
+        s.scalars(
+            select(Loudspeaker.village_id)
+            .join(Command, Command.speaker_id == Loudspeaker.id)
+            .where(Command.broadcast_id == broadcast_id, Command.type == "play")
+            .distinct()
+        )
+    )

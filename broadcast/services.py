@@ -668,6 +668,8 @@ class Services(Governance):
         """Stop a broadcast everywhere at once (signed stop commands). Returns their count."""
         stop_ttl = timedelta(seconds=self.settings.commands.stop_ttl_seconds)
         with self._tx() as s:
+            # Only whoever covers every village it reaches may stop it.
+            scope.check_villages(s, self._scope(s), receipts.broadcast_village_ids(s, broadcast_id))
             stops = firing.cancel_broadcast(s, broadcast_id, cancelled_by, self.now(), stop_ttl)
         self.on_commands()
         self.on_schedules_changed()
@@ -772,7 +774,7 @@ class Services(Governance):
         self, limit: int = 100, broadcast_id: int | None = None
     ) -> list[BroadcastView]:
         with self._tx() as s:
-            return receipts.list_broadcasts(s, limit, broadcast_id)
+            return receipts.list_broadcasts(s, limit, broadcast_id, self._scope(s))
 
     # -- outbox and receipts -----------------------------------------------------------
     def due_commands(self, limit: int = 500) -> list[OutgoingCommand]:
@@ -800,7 +802,7 @@ class Services(Governance):
         self, since: datetime | None = None, broadcast_id: int | None = None, limit: int = 500
     ) -> list[LogRow]:
         with self._tx() as s:
-            return receipts.playback_log(s, since, broadcast_id, limit)
+            return receipts.playback_log(s, since, broadcast_id, limit, self._scope(s))
 
     # -- as-run log, reports, health, public page (``village_ids``: an account's scope) ------
     def asrun_page(

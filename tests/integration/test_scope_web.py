@@ -69,3 +69,20 @@ def test_targets_outside_the_scope_are_refused(client: FlaskClient, svc: Service
     assert resp.status_code in (400, 403)
     assert "西村" in resp.text
     assert len(svc.list_schedules()) == 1  # only the admin's
+
+
+def test_log_and_stop_keep_to_the_scope(client: FlaskClient, svc: Services) -> None:
+    """The admin's broadcast to 西村 is neither listed to nor stoppable by 东村's editor."""
+    (broadcast,) = svc.list_broadcasts()  # no account acting: everything
+    basic = base64.b64encode(b"town-ed:editor-password-1").decode()
+    auth = {"Authorization": f"Basic {basic}"}
+    assert client.get("/api/v1/log", headers=auth).get_json()["log"] == []
+    assert client.get("/api/v1/broadcasts", headers=auth).get_json()["broadcasts"] == []
+    stop = client.post(f"/api/v1/broadcasts/{broadcast.id}/cancel", headers=auth)
+    assert stop.status_code == 403
+    assert "西村" in stop.get_json()["message"]
+    assert svc.list_broadcasts()[0].cancelled_at is None
+    with audit.acting_as("admin"):
+        assert [r.speaker_id for r in svc.playback_log()] == ["xc-01"]
+        svc.cancel_broadcast(broadcast.id, "admin")  # never sent: withdrawn, no stop needed
+    assert svc.list_broadcasts()[0].cancelled_at is not None
