@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from audio import AudioError, RenderedAudio
@@ -146,7 +146,22 @@ def jobs(
     pairs: set[tuple[int, int]] = set()  # (notice id, village id)
     wanted_villages = None if village_ids is None else set(village_ids)
     notice_set = set(notice_ids)
-    villages = {v.id: v for v in s.scalars(select(Village))}
+    # Only villages with a sound of their own can need a variant (see ``spec_for``); with
+    # none, saving a schedule costs no query of its targets.
+    villages = {
+        v.id: v
+        for v in s.scalars(
+            select(Village).where(
+                or_(
+                    func.coalesce(Village.voice, "") != "",
+                    func.coalesce(Village.rate, 0) != 0,
+                    func.coalesce(Village.audio_format, "mp3") != "mp3",
+                )
+            )
+        )
+    }
+    if not villages:
+        return []
     if notice_set:
         for nid in notice_set:
             for vid in villages if wanted_villages is None else wanted_villages:
