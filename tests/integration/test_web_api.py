@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -17,7 +16,6 @@ from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
 from tests.helpers import csrf
-from web import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +37,6 @@ def services(settings: Settings) -> Iterator[Services]:
     svc.add_speaker("dc-01", "dc", "村口")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def app(services: Services) -> Flask:
-    return create_app(services, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def login(client: FlaskClient) -> str:

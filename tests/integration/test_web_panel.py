@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 from werkzeug.test import TestResponse
@@ -38,16 +37,6 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     svc.add_user("admin", PASSWORD)
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def app(services: Services) -> Flask:
-    return create_app(services, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def login(client: FlaskClient) -> str:

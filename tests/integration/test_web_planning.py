@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -18,7 +17,7 @@ from broadcast.services import Services
 from broadcast.settings import Settings
 from cunxiang.runtime import build_services
 from tests.helpers import Clock, csrf, log_in
-from web import create_app, emergency
+from web import emergency
 
 pytestmark = pytest.mark.integration
 
@@ -44,16 +43,6 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     svc.add_speaker("xc-01", "xc", "小学")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def app(services: Services) -> Flask:
-    return create_app(services, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from broadcast.planning import ScheduleRequest
@@ -19,7 +18,6 @@ from broadcast.settings import Settings
 from cunxiang.runtime import build_services
 from tests.conftest import require
 from tests.helpers import Clock, csrf, log_in
-from web import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +39,6 @@ def services(settings: Settings) -> Iterator[Services]:
     svc.add_speaker("xc-01", "xc", "小学")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def app(services: Services) -> Flask:
-    return create_app(services, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
