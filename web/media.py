@@ -3,6 +3,7 @@ panel (session)."""
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import Blueprint, abort, request, send_file
@@ -53,7 +54,10 @@ def _serve(sha256: str, ext: str) -> ResponseReturnValue:
     path = services().media_path(sha256, ext)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype=mimetype, conditional=True, etag=sha256)
+    # Sent from memory (a notice's audio is a few MB at most): werkzeug's threaded server
+    # leaves an open file unclosed when a player drops the connection mid-download.
+    body = io.BytesIO(path.read_bytes())
+    response = send_file(body, mimetype=mimetype, conditional=True, etag=sha256)
     # Content-addressed, so it never changes; private because access is controlled.
     response.cache_control.no_cache = None
     response.cache_control.private = True
