@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from broadcast.services import Services
 from tests.asrun_seed import add_broadcast, add_notice, play_through, receipt
+from tests.e2e.test_panel_planning import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -45,14 +46,6 @@ def seed(services: Services) -> dict[str, int]:
     play_through(services, cmd2["dc-01"], "dc-01", now - timedelta(hours=1))
     services.expire_commands()
     return {"partial": partial, "drill": done}
-
-
-def log_in(page: Page, live_url: str, admin: tuple[str, str], path: str) -> None:
-    page.goto(f"{live_url}{path}")
-    page.get_by_label("用户名").fill(admin[0])
-    page.get_by_label("密码").fill(admin[1])
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(f"{live_url}{path}")
 
 
 def test_cadre_filters_exports_and_reads_the_log(
