@@ -143,7 +143,9 @@ class PrivateBroker:
             f"acl_file {self.directory / 'acl'}",
             # The default of 1,000 silently drops receipts when the server falls behind.
             "max_queued_messages 100000",
-            "max_inflight_messages 100",
+            # The server acknowledges receipts only once they are committed: a wide window
+            # keeps a burst flowing while a batch is being written.
+            "max_inflight_messages 1000",
             "message_size_limit 65536",
             f"listener {self.port} {self.host}",
         ]

@@ -2,10 +2,17 @@
 
 paho callbacks only decode and enqueue; worker threads do the database work, so a slow
 database or a malformed payload never stalls or kills the network loop.
+
+Incoming receipts are acknowledged to the broker (QoS 1 PUBACK) only after the transaction
+that records them has committed: if the gateway dies with receipts in its queue, or the
+database is unreachable, the broker still holds them and delivers them again when the
+gateway's persistent session reconnects. Recording is idempotent per (command, kind), so a
+redelivered receipt is counted once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import ssl
@@ -14,11 +21,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from broadcast.keys import b64
 from broadcast.services import Services
@@ -33,6 +41,17 @@ MAX_INFLIGHT = 1000
 MAX_PASSES = 100
 # Messages handled per database transaction when a burst arrives.
 BATCH = 500
+# Back-off while the database cannot take a batch of receipts (they stay unacknowledged).
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+class Incoming(NamedTuple):
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    # Which connection delivered it: a packet id is only meaningful on its own connection.
+    connection: int
 
 
 @dataclass(frozen=True)
@@ -68,7 +87,11 @@ class Gateway:
         self.poll_seconds = poll_seconds
         self._kid = services.server_key.key_id
         self._private_b64 = b64(services.server_key.private)
-        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._inbox: queue.Queue[Incoming | None] = queue.Queue()
+        self._connection = 0
+        self._aborted = False
+        # Messages taken off the wire, by leaf ("event", "availability", "state").
+        self.received: dict[str, int] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -79,6 +102,7 @@ class Gateway:
             client_id=client_id,
             clean_session=False,
             protocol=mqtt.MQTTv311,
+            manual_ack=True,
         )
         self._client.username_pw_set(broker.username, broker.password)
         if broker.tls:
@@ -133,6 +157,7 @@ class Gateway:
     def abort(self) -> None:
         """Simulate a crash (tests): drop the connection without DISCONNECT or a final
         ``offline``, so the broker publishes the will, and stop the workers."""
+        self._aborted = True  # a dead process acknowledges nothing more
         self._stopping.set()
         self._wake.set()
         self._inbox.put(None)
@@ -173,6 +198,7 @@ class Gateway:
         if reason_code.is_failure:
             logger.error("broker refused the gateway: %s", reason_code)
             return
+        self._connection += 1
         for leaf in ("event", "availability", "state"):
             client.subscribe(self.topics.all_of(leaf), qos=1)
         client.publish(self.topics.server_state, protocol.availability(True), 1, retain=True)
@@ -193,7 +219,9 @@ class Gateway:
             logger.warning("gateway lost the broker: %s", reason_code)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg.topic, bytes(msg.payload)))
+        leaf = msg.topic.rsplit("/", 1)[-1]
+        self.received[leaf] = self.received.get(leaf, 0) + 1
+        self._inbox.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection))
 
     # -- workers ------------------------------------------------------------------
     def _ingest_loop(self) -> None:
@@ -212,17 +240,56 @@ class Gateway:
                     stop = True
                     break
                 batch.append(more)
-            try:
-                self.handle_batch(batch)
-            except Exception:
-                logger.exception("failed to handle %d messages; trying one by one", len(batch))
-                for one in batch:
-                    try:
-                        self.handle_batch([one])
-                    except Exception:
-                        logger.exception("failed to handle a message on %s", one[0])
+            if self._process(batch):
+                self._acknowledge(batch)
             if stop:
                 return
+
+    def _process(self, batch: list[Incoming]) -> bool:
+        """Handle a batch; True once it is done with (recorded, or refused for good).
+
+        While the database is unreachable the batch is retried with back-off and stays
+        unacknowledged; a gateway stopping meanwhile leaves it to the broker to redeliver.
+        Any other failure is a bad message or a bug: it is logged and dropped, one message
+        at a time, so one poisoned receipt never holds back the rest."""
+        items = [(m.topic, m.payload) for m in batch]
+        for attempt in itertools.count():
+            try:
+                self.handle_batch(items)
+                return True
+            except DBAPIError as exc:
+                # Unreachable, restarting or locked: worth waiting for. Anything else
+                # (a constraint, bad data) will not heal by itself.
+                if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+                    logger.exception("failed to handle %d messages; one by one", len(items))
+                    break
+                delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                logger.warning(
+                    "database unavailable, %d messages kept unacknowledged; retry in %.1f s: %s",
+                    len(items),
+                    delay,
+                    exc.orig,
+                )
+                if self._stopping.wait(delay):
+                    return False
+            except Exception:
+                logger.exception("failed to handle %d messages; one by one", len(items))
+                break
+        for one in items:
+            try:
+                self.handle_batch([one])
+            except Exception:
+                logger.exception("failed to handle a message on %s; dropped", one[0])
+        return True
+
+    def _acknowledge(self, batch: list[Incoming]) -> None:
+        if self._aborted:
+            return
+        for m in batch:
+            # A message from an earlier connection is redelivered on the current one (the
+            # session is persistent) and acknowledged then.
+            if m.qos and m.connection == self._connection:
+                self._client.ack(m.mid, m.qos)
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Process one incoming message. Bad input is logged and dropped."""

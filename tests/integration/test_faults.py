@@ -5,12 +5,15 @@ every receipt recorded exactly once."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from broadcast.keys import KeyPair, b64
 from broadcast.settings import Settings
+from broadcast.views import IncomingEvent
 from devices import protocol
 from devices.gateway import epoch_ms
 from devices.protocol import CLOCK_TOLERANCE_MS
@@ -82,6 +85,42 @@ def test_gateway_restarted_with_unacknowledged_commands_in_the_outbox(
         assert_played_once_and_receipts_complete(town, two, town.speaker_ids)
         for speaker in sim.speakers:
             assert len(speaker.played) == 2  # equal priorities queue: one, then two
+
+
+def test_receipts_the_gateway_took_but_never_wrote_are_delivered_again(
+    settings: Settings, make_services: ServicesFactory
+) -> None:
+    """The gateway receives every receipt of a broadcast but cannot write them (its database
+    is unreachable), then dies. The broker still holds them, unacknowledged, and hands them
+    to the next gateway. Resends are off, so no loudspeaker is asked twice."""
+    fleet = 20
+    with make_township(settings, make_services, fleet, resend_seconds=3600) as town:
+        notice = town.services.add_notice("通知", "请注意。")
+        sim = town.simulate()
+        first = town.new_gateway()
+        assert sim.wait_connected(60)
+        wait_until(lambda: online(town), timeout=60)
+
+        record = town.services.record_events
+
+        def unreachable(events: list[IncomingEvent]) -> int:
+            if threading.current_thread() in first._threads:
+                raise OperationalError("INSERT INTO events", {}, OSError("connection refused"))
+            return record(events)
+
+        town.services.record_events = unreachable  # type: ignore[method-assign]
+        bid = town.broadcast(notice.id)
+        wait_until(lambda: first.received.get("event", 0) >= 4 * fleet, timeout=60)
+        assert all(len(s.played) == 1 for s in sim.speakers)
+        assert town.kind_counts() == {}
+        first.abort()
+
+        town.new_gateway()
+        wait_until(lambda: settled(town, bid, fleet), timeout=60)
+        assert_played_once_and_receipts_complete(town, bid, town.speaker_ids)
+        assert town.kind_counts() == {
+            k: fleet for k in ("received", "downloaded", "started", "finished")
+        }
 
 
 def test_loudspeakers_offline_during_a_broadcast_play_only_if_back_before_expiry(
