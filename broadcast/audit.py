@@ -248,8 +248,13 @@ def _diff(obj: Any, table: str) -> tuple[dict[str, Any], dict[str, Any]]:
     skip = SKIP_COLUMNS.get(table, frozenset())
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
+    # Only attributes set since the last flush carry history: a thousand loudspeakers whose
+    # machine-kept columns moved are skipped without looking at every column.
+    touched = state.committed_state.keys() - skip
+    if not touched:
+        return before, after
     for attr in state.mapper.column_attrs:
-        if attr.key in skip:
+        if attr.key not in touched:
             continue
         hist = get_history(obj, attr.key, passive=PASSIVE_NO_INITIALIZE)
         if not hist.has_changes() or not hist.added:

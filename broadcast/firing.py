@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from broadcast import approval, variants
 from broadcast.errors import NotFound
@@ -119,6 +120,7 @@ def fire(
     ceilings = volume_bands(s, {sp.village_id for sp in candidates})
     found = variants.current(s, {row.notice for row, _bc in live})
     defaults = audio_defaults or AudioSettings()
+    outbox = Outbox(now)
     for row, bc in live:
         speakers = _targets_of(row, candidates, planned_at, default_quiet, bc.id)
         notice = row.notice
@@ -144,7 +146,7 @@ def fire(
                 **heard[sp.village_id],
                 "volume": _volume(row, sp, ceilings, planned_at),
             }
-            _add_command(s, sp, "play", row.priority, capped, now, planned_at, bc.expires_at, bc.id)
+            outbox.add(sp, "play", row.priority, capped, planned_at, bc.expires_at, bc.id)
         logger.info(
             "broadcast %s created for schedule %s at %s: %d loudspeakers%s",
             bc.id,
@@ -153,7 +155,7 @@ def fire(
             len(speakers),
             " (drill)" if row.drill else "",
         )
-    s.flush()
+    outbox.write(s)
     return [
         existing.get(sid) or (created[sid].id if sid in created else None) for sid in schedule_ids
     ]
@@ -232,32 +234,59 @@ def _targets_of(
     return [sp for sp in mine if sp.village_id not in quiet]
 
 
-def _add_command(
-    s: Session,
-    sp: Loudspeaker,
-    ctype: str,
-    priority: int,
-    params: dict[str, object],
-    now: datetime,
-    not_before: datetime,
-    expires_at: datetime,
-    broadcast_id: int | None,
-) -> Command:
-    sp.last_seq += 1
-    cmd = Command(
-        id=str(uuid.uuid4()),
-        broadcast_id=broadcast_id,
-        speaker_id=sp.id,
-        seq=sp.last_seq,
-        type=ctype,
-        priority=priority,
-        params=dict(params),
-        issued_at=now,
-        not_before=not_before,
-        expires_at=expires_at,
-    )
-    s.add(cmd)
-    return cmd
+class Outbox:
+    """Commands to write in one go: a broadcast to a thousand loudspeakers is a thousand
+    rows, inserted and sequenced in two statements instead of a thousand ORM objects (the
+    gateway cannot publish before they are committed)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.rows: list[dict[str, object]] = []
+        self.seqs: dict[str, Loudspeaker] = {}
+
+    def add(
+        self,
+        sp: Loudspeaker,
+        ctype: str,
+        priority: int,
+        params: dict[str, object],
+        not_before: datetime,
+        expires_at: datetime,
+        broadcast_id: int | None,
+    ) -> None:
+        # Each loudspeaker's sequence rises by one per command. The new value is recorded
+        # on the loaded object as already stored, written below by one bulk UPDATE.
+        set_committed_value(sp, "last_seq", sp.last_seq + 1)
+        self.seqs[sp.id] = sp
+        self.rows.append(
+            {
+                "id": str(uuid.uuid4()),
+                "broadcast_id": broadcast_id,
+                "speaker_id": sp.id,
+                "seq": sp.last_seq,
+                "type": ctype,
+                "priority": priority,
+                "params": dict(params),
+                "issued_at": self.now,
+                "not_before": not_before,
+                "expires_at": expires_at,
+                "status": CommandStatus.PENDING,
+                "attempts": 0,
+                "plays": 0,
+            }
+        )
+
+    def write(self, s: Session) -> None:
+        s.flush()  # the broadcasts first (the commands refer to them)
+        if not self.rows:
+            return
+        # In loudspeaker id order, as _candidates locked them: no deadlock with the
+        # gateway's bulk state updates on PostgreSQL.
+        s.execute(
+            update(Loudspeaker),
+            [{"id": sid, "last_seq": self.seqs[sid].last_seq} for sid in sorted(self.seqs)],
+        )
+        s.execute(insert(Command), self.rows)
 
 
 def cancel_broadcast(
@@ -281,22 +310,27 @@ def cancel_broadcast(
         if schedule is not None and schedule.kind == ScheduleKind.ONCE:
             schedule.enabled = False
             schedule.updated_at = now
-    stops = 0
     plays = s.scalars(
         select(Command).where(Command.broadcast_id == bc.id, Command.type == "play")
     ).all()
+    reached: set[str] = set()  # loudspeakers that have (or may have) the play
     for cmd in plays:
-        if cmd.status == CommandStatus.PENDING:
+        if cmd.status in (CommandStatus.SENT, CommandStatus.ACKED):
+            reached.add(cmd.speaker_id)
+        if cmd.status in (CommandStatus.PENDING, CommandStatus.SENT, CommandStatus.ACKED):
             cmd.status = CommandStatus.CANCELLED
             cmd.outcome = "cancelled"
-        elif cmd.status in (CommandStatus.SENT, CommandStatus.ACKED):
-            cmd.status = CommandStatus.CANCELLED
-            cmd.outcome = "cancelled"
-            sp = s.get(Loudspeaker, cmd.speaker_id, with_for_update=True)
-            assert sp is not None
-            params: dict[str, object] = {"broadcast_id": bc.id}
-            _add_command(s, sp, "stop", 100, params, now, now, now + stop_ttl, bc.id)
-            stops += 1
-    s.flush()
+    outbox = Outbox(now)
+    if reached:
+        params: dict[str, object] = {"broadcast_id": bc.id}
+        for sp in s.scalars(
+            select(Loudspeaker)
+            .where(Loudspeaker.id.in_(reached))
+            .order_by(Loudspeaker.id)
+            .with_for_update()
+        ):
+            outbox.add(sp, "stop", 100, params, now, now + stop_ttl, bc.id)
+    outbox.write(s)
+    stops = len(outbox.rows)
     logger.warning("broadcast %s cancelled by %s: %d stop commands", bc.id, cancelled_by, stops)
     return stops

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcast.models import (
@@ -54,7 +56,7 @@ def due_commands(
     Ordered by loudspeaker and sequence, so each loudspeaker sees its sequence rising.
     """
     query = (
-        select(Command)
+        select(*(getattr(Command, f.name) for f in fields(OutgoingCommand)))
         .where(
             Command.expires_at > now,
             or_(
@@ -66,7 +68,8 @@ def due_commands(
         .order_by(Command.speaker_id, Command.seq)
         .limit(limit)
     )
-    due = [outgoing(c) for c in s.scalars(query)]
+    # Columns, not ORM objects: a broadcast to a thousand loudspeakers is read in one go.
+    due = [OutgoingCommand(*row) for row in s.execute(query)]
     due += _unsettled(s, now, resend_after, limit)
     due.sort(key=lambda c: (c.speaker_id, c.seq))
     return due
@@ -175,11 +178,51 @@ def record_event(s: Session, ev: IncomingEvent, now: datetime) -> bool:
     return record_events(s, [ev], now) == 1
 
 
+@dataclass
+class _Receipted:
+    """The columns of a command that its receipts read and change, loaded without the ORM
+    (a burst of receipts from a thousand loudspeakers is one SELECT and one UPDATE)."""
+
+    id: str
+    speaker_id: str
+    broadcast_id: int | None
+    expires_at: datetime
+    params: dict[str, Any]
+    status: str
+    outcome: str | None
+    received_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    reason: str | None
+    plays: int
+
+    def changes(self) -> dict[str, Any]:
+        return {"id": self.id, **{k: getattr(self, k) for k in _RECEIPTED_WRITES}}
+
+
+_RECEIPTED_WRITES = (
+    "status",
+    "outcome",
+    "received_at",
+    "started_at",
+    "ended_at",
+    "reason",
+    "plays",
+)
+
+
 def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) -> int:
-    """Record a burst of verified events, each (command, kind) once, in two queries and one
-    flush; settle each broadcast touched once. Returns how many were new."""
+    """Record a burst of verified events, each (command, kind) once, in three queries and
+    two bulk writes; settle each broadcast touched once. Returns how many were new."""
     ids = {ev.command_id for ev in events}
-    cmds = {c.id: c for c in s.scalars(select(Command).where(Command.id.in_(ids)))}
+    cmds = {
+        row.id: _Receipted(*row)
+        for row in s.execute(
+            select(*(getattr(Command, f.name) for f in fields(_Receipted))).where(
+                Command.id.in_(ids)
+            )
+        )
+    }
     seen: dict[str, set[str]] = {}
     for cid, kind in s.execute(
         select(Event.command_id, Event.kind).where(Event.command_id.in_(ids))
@@ -188,7 +231,7 @@ def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) ->
     expected: dict[str, int] = {}  # receipts announced by a final event in this burst
     touched: set[int] = set()
     changed: set[str] = set()
-    recorded = 0
+    rows: list[dict[str, Any]] = []
     for ev in events:
         cmd = cmds.get(ev.command_id)
         if not _acceptable(ev, cmd):
@@ -198,25 +241,26 @@ def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) ->
         if ev.kind in kinds:
             continue
         kinds.add(ev.kind)
-        s.add(
-            Event(
-                command_id=ev.command_id,
-                speaker_id=ev.speaker_id,
-                kind=ev.kind,
-                at=ev.at,
-                received_at=now,
-                details=dict(ev.details),
-            )
+        rows.append(
+            {
+                "command_id": ev.command_id,
+                "speaker_id": ev.speaker_id,
+                "kind": ev.kind,
+                "at": ev.at,
+                "received_at": now,
+                "details": dict(ev.details),
+            }
         )
         _apply(cmd, ev.kind)
         _note(cmd, ev)
         if ev.kind in TERMINAL_KINDS and isinstance(ev.details.get("receipts"), int):
             expected[cmd.id] = int(ev.details["receipts"])
-        recorded += 1
         changed.add(cmd.id)
         if cmd.broadcast_id is not None:
             touched.add(cmd.broadcast_id)
-    s.flush()
+    if not rows:
+        return 0
+    s.execute(insert(Event), rows)
     for cid in changed:
         cmd, kinds = cmds[cid], seen[cid]
         if cmd.outcome in TERMINAL_KINDS and cmd.expires_at > now:
@@ -226,12 +270,13 @@ def record_events(s: Session, events: Sequence[IncomingEvent], now: datetime) ->
             if want is None:
                 want = _announced_receipts(s, cid)
             cmd.status = CommandStatus.DONE if len(kinds) >= want else CommandStatus.ACKED
+    s.execute(update(Command), [cmds[cid].changes() for cid in sorted(changed)])
     for bid in touched:
         _settle_broadcast(s, bid)
-    return recorded
+    return len(rows)
 
 
-def _acceptable(ev: IncomingEvent, cmd: Command | None) -> bool:
+def _acceptable(ev: IncomingEvent, cmd: _Receipted | None) -> bool:
     if ev.kind not in EVENT_KINDS:
         logger.warning("unknown event kind %r from %s", ev.kind, ev.speaker_id)
         return False
@@ -246,7 +291,7 @@ def _acceptable(ev: IncomingEvent, cmd: Command | None) -> bool:
     return True
 
 
-def _apply(cmd: Command, kind: str) -> None:
+def _apply(cmd: _Receipted, kind: str) -> None:
     if kind in TERMINAL_KINDS:
         cmd.status = CommandStatus.DONE
         cmd.outcome = kind
@@ -260,7 +305,7 @@ def _apply(cmd: Command, kind: str) -> None:
         cmd.outcome = "playing"
 
 
-def _note(cmd: Command, ev: IncomingEvent) -> None:
+def _note(cmd: _Receipted, ev: IncomingEvent) -> None:
     """Keep the as-run record on the command: the loudspeaker's times, reason, plays."""
     if ev.kind == "received":
         cmd.received_at = ev.at

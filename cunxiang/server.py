@@ -24,7 +24,7 @@ from cunxiang.roles import ROLES
 from cunxiang.runtime import broker_address, build_services, private_broker
 from devices.gateway import Gateway
 from devices.protocol import Topics
-from devices.reactor import favour_network_threads
+from devices.reactor import favour_network_threads, settle_heap
 from devices.simulate import Simulator
 from scheduler.leader import leader_lock, wait_for_leadership
 from scheduler.runner import BroadcastScheduler
@@ -160,7 +160,8 @@ def running(
 
 
 def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+    """Block until SIGINT or SIGTERM (the process has started: its heap is settled)."""
+    settle_heap()
     done = threading.Event()
 
     def handler(signum: int, _frame: FrameType | None) -> None:

@@ -37,8 +37,12 @@ from devices.protocol import ProtocolError, Topics
 logger = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 1000
-# Outbox queries per pass (each returns up to 500 due commands).
-MAX_PASSES = 100
+# Outbox queries per pass, each returning up to PAGE due commands: a broadcast to a
+# thousand loudspeakers goes out from one query.
+MAX_PASSES = 50
+PAGE = 2000
+# How long receipts wait for an outbox pass to finish before they are written anyway.
+YIELD_SECONDS = 2.0
 # Messages handled per database transaction when a burst arrives.
 BATCH = 500
 # Back-off while the database cannot take a batch of receipts (they stay unacknowledged).
@@ -95,6 +99,10 @@ class Gateway:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._connected = threading.Event()
+        # Set while no outbox pass runs: receipts wait for a pass so that signing and
+        # publishing a broadcast are not slowed by the answers to its first commands.
+        self._outbox_idle = threading.Event()
+        self._outbox_idle.set()
         self._threads: list[threading.Thread] = []
         self._unacked: deque[mqtt.MQTTMessageInfo] = deque(maxlen=100_000)
         self._client = mqtt.Client(
@@ -240,6 +248,7 @@ class Gateway:
                     stop = True
                     break
                 batch.append(more)
+            self._outbox_idle.wait(YIELD_SECONDS)
             if self._process(batch):
                 self._acknowledge(batch)
             if stop:
@@ -359,10 +368,13 @@ class Gateway:
             self._wake.clear()
             if self._stopping.is_set():
                 return
+            self._outbox_idle.clear()
             try:
                 self.expire_and_publish()
             except Exception:
                 logger.exception("outbox pass failed")
+            finally:
+                self._outbox_idle.set()
 
     def expire_and_publish(self) -> int:
         """One outbox pass: close expired commands, publish due ones. Returns how many."""
@@ -377,10 +389,13 @@ class Gateway:
         urls: dict[tuple[str, datetime], str] = {}  # a broadcast's commands share one URL
         # A broadcast to 1,000 loudspeakers goes out at once, not 500 per poll.
         for _ in range(MAX_PASSES):
-            due = self.services.due_commands()
+            due = self.services.due_commands(limit=PAGE)
             sent: list[str] = []
-            for cmd in due:
-                payload = self.encode(cmd, urls)
+            # Sign the whole page before handing any to paho: once commands are out, their
+            # acknowledgements and receipts keep paho's network thread (and the interpreter
+            # lock) busy, and signing the rest beside it took three times as long.
+            payloads = [self.encode(cmd, urls) for cmd in due]
+            for cmd, payload in zip(due, payloads, strict=True):
                 info = self._client.publish(self.topics.command(cmd.speaker_id), payload, qos=1)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     logger.warning("publish to %s failed: rc=%s", cmd.speaker_id, info.rc)

@@ -11,6 +11,7 @@ touches a client or a loudspeaker's state runs on the loop thread.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import itertools
 import logging
@@ -45,6 +46,22 @@ def favour_network_threads() -> None:
     """Shorten the interpreter's thread switch interval (process-wide; call it in the
     composition root of a process that runs network loops beside busy threads)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+# The cyclic garbage collector's youngest generation is collected after this many net
+# allocations (CPython's default is 700). A burst of receipts allocates hundreds of
+# thousands of short-lived objects, and at the default the full collections that follow
+# scan the whole heap (every imported module, the ORM's mappers): pauses of 100 ms and
+# more in the middle of a broadcast. See docs/performance.md, "Fan-out".
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def settle_heap() -> None:
+    """Call once a long-running process has started: exempt what it has built so far
+    from the cyclic collector's scans and collect less often (process-wide)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Timer:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.reactor import Reactor, favour_network_threads
+from devices.reactor import Reactor, favour_network_threads, settle_heap
 from devices.speaker import Faults, Loudspeaker, SpeakerConfig, wall_clock_ms
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def _child(
     sim = Simulator(configs, faults, reconnect=reconnect)
     sim.start()
     sim.wait_connected(120)
+    settle_heap()
     ready.set()
     stop.wait()
     results.put(sim.played())
