@@ -181,6 +181,7 @@ class PrivateBroker:
         )
         self._proc = proc
         ready = threading.Event()
+        running = threading.Event()
         lines: list[str] = []
 
         def drain() -> None:
@@ -190,13 +191,16 @@ class PrivateBroker:
                 if not ready.is_set():
                     lines.append(line)
                     if " running" in line:
+                        running.set()
                         ready.set()
                 logger.debug("mosquitto: %s", line)
             ready.set()
 
         self._drain = threading.Thread(target=drain, name="mosquitto-log", daemon=True)
         self._drain.start()
-        if not ready.wait(timeout) or proc.poll() is not None:
+        # Only the "running" line means it listens: a broker that could not bind its port
+        # (another process took it meanwhile) exits, and clients would reach the other one.
+        if not ready.wait(timeout) or not running.is_set() or proc.poll() is not None:
             self.stop()
             raise BrokerError("mosquitto did not start: " + " | ".join(lines[-5:]))
         logger.info("private mosquitto listening on %s:%s", self.host, self.port)

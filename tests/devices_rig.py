@@ -35,6 +35,7 @@ from devices.gateway import Gateway
 from devices.protocol import Command, Play, Topics
 from devices.simulate import Simulator
 from devices.speaker import Faults, Loudspeaker, SpeakerConfig, wall_clock_ms
+from tests.helpers import pin_broker_port
 from tests.mqtt_probe import Probe
 from web import create_app
 
@@ -288,7 +289,7 @@ def township_settings(settings: Settings, window_seconds: int = 900, **commands:
         "quiet_hours": "-",
         "window_seconds": window_seconds,
     }
-    return load_settings(None, **values)
+    return pin_broker_port(load_settings(None, **values))
 
 
 @contextmanager

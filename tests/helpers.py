@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
+    from broadcast.settings import Settings
+
 T = TypeVar("T")
 
 
@@ -55,3 +57,14 @@ def log_in(client: FlaskClient, username: str, password: str, then: str = "/noti
     )
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
     return csrf(client.get(then).get_data(as_text=True))
+
+
+def pin_broker_port(settings: Settings) -> Settings:
+    """Give the private broker a port from the kernel: the product's "first free from
+    18830" races between test processes that start brokers at the same moment."""
+    from devices.broker import free_port
+
+    port_file = settings.data_dir / "mosquitto" / "port"
+    port_file.parent.mkdir(parents=True, exist_ok=True)
+    port_file.write_text(f"{free_port(0)}\n")
+    return settings

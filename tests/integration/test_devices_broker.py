@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from broadcast.keys import mosquitto_password_hash
-from devices.broker import PrivateBroker, free_port, our_broker_pid
+from devices.broker import BrokerError, PrivateBroker, free_port, our_broker_pid
 from devices.protocol import Topics
 from tests.conftest import require
 from tests.helpers import wait_until
@@ -114,3 +114,21 @@ def test_reload_makes_the_running_broker_accept_a_new_account(tmp_path: Path) ->
         wait_until(accepted, timeout=10)
     finally:
         broker.stop()
+
+
+def test_a_broker_whose_port_is_taken_fails_to_start_instead_of_leaving_clients_to_another(
+    tmp_path: Path,
+) -> None:
+    require("mosquitto")
+    first = make_broker(tmp_path / "first")
+    first.start([])
+    try:
+        second = make_broker(tmp_path / "second")
+        second.port = first.port  # another process took the port meanwhile
+        with pytest.raises(BrokerError, match="did not start"):
+            second.start([])
+        probe = Probe(first.port, "cunxiang-server", PASSWORD)
+        assert probe.wait_connect_result()  # the first one is untouched
+        probe.close()
+    finally:
+        first.stop()

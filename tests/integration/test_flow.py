@@ -17,7 +17,7 @@ from cunxiang.provision import write_provisioning
 from cunxiang.server import running
 from devices.broker import free_port
 from tests.conftest import ServicesFactory, require
-from tests.helpers import wait_until
+from tests.helpers import pin_broker_port, wait_until
 
 
 def _settings_with_port(settings: Settings, media_server: bool = False) -> Settings:
@@ -30,7 +30,7 @@ def _settings_with_port(settings: Settings, media_server: bool = False) -> Setti
     values["database_url"] = (
         settings.database_url.get_secret_value() if settings.database_url else None
     )
-    return load_settings(None, **values)
+    return pin_broker_port(load_settings(None, **values))
 
 
 @pytest.mark.parametrize("media_server", [False, True], ids=["panel-media", "media-server"])
