@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from broadcast.keys import b64
+from broadcast.receipts import ACK_KINDS
 from broadcast.services import Services
 from broadcast.views import IncomingEvent, OutgoingCommand
 from devices import protocol
@@ -41,6 +42,8 @@ MAX_INFLIGHT = 1000
 # thousand loudspeakers goes out from one query.
 MAX_PASSES = 50
 PAGE = 2000
+# Messages taken off the inbox ahead of the one being written (sorted by urgency).
+BACKLOG = 10_000
 # How long receipts wait for an outbox pass to finish before they are written anyway.
 YIELD_SECONDS = 2.0
 # Messages handled per database transaction when a burst arrives.
@@ -233,26 +236,37 @@ class Gateway:
 
     # -- workers ------------------------------------------------------------------
     def _ingest_loop(self) -> None:
+        # What has arrived is sorted into two queues: a loudspeaker's answer to a command
+        # (`received`, `rejected`) and its availability are recorded ahead of the receipts
+        # that follow (`downloaded`, `started`, ...). When a broadcast to a thousand
+        # loudspeakers answers, the last ones' `received` no longer waits behind the
+        # first ones' playback receipts. Order within a command does not matter to the log.
+        urgent: deque[Incoming] = deque()
+        routine: deque[Incoming] = deque()
+        stop = False
         while True:
-            item = self._inbox.get()
-            if item is None:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < BATCH:
+            if not urgent and not routine:
+                if stop:
+                    return
+                item = self._inbox.get()
+                if item is None:
+                    return
+                (urgent if _urgent(item) else routine).append(item)
+            while not stop and len(urgent) + len(routine) < BACKLOG:
                 try:
                     more = self._inbox.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
                     stop = True
-                    break
-                batch.append(more)
+                else:
+                    (urgent if _urgent(more) else routine).append(more)
+            batch = [urgent.popleft() for _ in range(min(BATCH, len(urgent)))]
+            while routine and len(batch) < BATCH:
+                batch.append(routine.popleft())
             self._outbox_idle.wait(YIELD_SECONDS)
             if self._process(batch):
                 self._acknowledge(batch)
-            if stop:
-                return
 
     def _process(self, batch: list[Incoming]) -> bool:
         """Handle a batch; True once it is done with (recorded, or refused for good).
@@ -454,3 +468,11 @@ class Gateway:
             ),
         )
         return protocol.sign_command(message, self._private_b64, self._kid)
+
+
+def _urgent(m: Incoming) -> bool:
+    """Answers to commands and availability: recorded first (see ``_ingest_loop``)."""
+    leaf = m.topic.rsplit("/", 1)[-1]
+    if leaf == "availability":
+        return True
+    return leaf == "event" and protocol.claimed_kind(m.payload) in ACK_KINDS

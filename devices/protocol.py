@@ -432,6 +432,16 @@ def sign_event(event: Event, speaker_private_b64: str, kid: str) -> bytes:
     return seal(event.to_body(), speaker_private_b64, kid)
 
 
+def claimed_kind(payload: bytes) -> str | None:
+    """The kind an event's body names, unverified: for ordering work, never for trust."""
+    try:
+        body, _kid, _sig = open_envelope(payload)
+    except ProtocolError:
+        return None
+    kind = body.get("kind")
+    return kind if isinstance(kind, str) else None
+
+
 def verify_event(payload: bytes, speaker_id: str, speaker_public_b64: str) -> Event:
     """Check an event received on ``speaker_id``'s event topic."""
     body, _kid, sig = open_envelope(payload)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from broadcast.keys import KeyPair
+from broadcast.keys import KeyPair, b64
 from devices import gateway as gateway_module
+from devices import protocol
 from devices.gateway import BrokerAddress, Gateway, Incoming
 from devices.protocol import Topics
 
@@ -116,3 +117,26 @@ def test_a_crashed_gateway_acknowledges_nothing() -> None:
     gw._aborted = True
     run(gw, event(1))
     assert acks.acked == []
+
+
+def signed(kind: str, n: int) -> Incoming:
+    key = b64(KeyPair.generate().private)
+    payload = protocol.sign_event(protocol.Event(f"cmd-{n}", f"sp-{n}", kind, 1, {}), key, "k")
+    return Incoming(f"cunxiang/spk/sp-{n}/event", payload, n, 1, 2)
+
+
+def test_answers_to_commands_are_recorded_ahead_of_later_receipts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gateway_module, "BATCH", 2)
+    batches: list[list[str]] = []
+    gw, acks = make_gateway(lambda items: batches.append([t for t, _ in items]))
+    backlog = [signed("started", 1), signed("downloaded", 2), signed("finished", 3)]
+    backlog += [signed("received", 4), Incoming("cunxiang/spk/sp-5/availability", b"", 5, 1, 2)]
+    backlog += [signed("rejected", 6), Incoming("cunxiang/spk/sp-7/event", b"{junk", 7, 1, 2)]
+    run(gw, *backlog)
+    order = [topic.split("/")[2] for batch in batches for topic in batch]
+    # Answers and availability first, then the rest in arrival order (the junk too: it is
+    # refused when verified, not here).
+    assert order == ["sp-4", "sp-5", "sp-6", "sp-1", "sp-2", "sp-3", "sp-7"]
+    assert sorted(mid for mid, _ in acks.acked) == [1, 2, 3, 4, 5, 6, 7]
