@@ -37,7 +37,12 @@ from devices.protocol import ProtocolError, Topics
 
 logger = logging.getLogger(__name__)
 
-MAX_INFLIGHT = 1000
+# No in-flight window: paho's default of 20 would meter a broadcast to 1,000 loudspeakers
+# out in round trips, and with any window paho walks every unacknowledged message on each
+# PUBACK to find the next one to send (quadratic: a seventh of the server's CPU in a
+# 1,000-loudspeaker broadcast with a window of 1,000). paho holds at most one outbox
+# pass (MAX_PASSES x PAGE) either way; the rest waits in the outbox table.
+MAX_INFLIGHT = 0  # unlimited
 # Outbox queries per pass, each returning up to PAGE due commands: a broadcast to a
 # thousand loudspeakers goes out from one query.
 MAX_PASSES = 50
@@ -46,8 +51,11 @@ PAGE = 2000
 BACKLOG = 10_000
 # How long receipts wait for an outbox pass to finish before they are written anyway.
 YIELD_SECONDS = 2.0
-# Messages handled per database transaction when a burst arrives.
+# Messages handled per database transaction when a burst arrives: answers to commands in
+# batches of up to BATCH; later receipts in smaller ones, so that answers arriving
+# meanwhile wait for at most ROUTINE_BATCH receipts to be verified and written.
 BATCH = 500
+ROUTINE_BATCH = 100
 # Back-off while the database cannot take a batch of receipts (they stay unacknowledged).
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
@@ -120,8 +128,6 @@ class Gateway:
             self._client.tls_set(ca_certs=broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self._client.will_set(topics.server_state, protocol.availability(False), 1, retain=True)
         self._client.max_queued_messages_set(0)
-        # paho's default window of 20 in-flight messages would meter a broadcast to 1,000
-        # loudspeakers out in round trips.
         self._client.max_inflight_messages_set(MAX_INFLIGHT)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
@@ -261,9 +267,10 @@ class Gateway:
                     stop = True
                 else:
                     (urgent if _urgent(more) else routine).append(more)
-            batch = [urgent.popleft() for _ in range(min(BATCH, len(urgent)))]
-            while routine and len(batch) < BATCH:
-                batch.append(routine.popleft())
+            if urgent:
+                batch = [urgent.popleft() for _ in range(min(BATCH, len(urgent)))]
+            else:
+                batch = [routine.popleft() for _ in range(min(ROUTINE_BATCH, len(routine)))]
             self._outbox_idle.wait(YIELD_SECONDS)
             if self._process(batch):
                 self._acknowledge(batch)

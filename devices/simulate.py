@@ -34,6 +34,7 @@ class FleetFaults:
     offline_after: float = 0.0  # ... this many seconds after connecting ...
     offline_seconds: float = 0.0  # ... and stay away this long
     download_delay: float = 0.0
+    download_after: float = 0.0
     fail_downloads: float = 0.0
     drop_events: float = 0.0
     duplicate_events: float = 0.0
@@ -47,6 +48,7 @@ class FleetFaults:
             duplicate_events=self.duplicate_events,
             reorder_events=self.reorder_events,
             download_delay=self.download_delay,
+            download_after=self.download_after,
             fail_downloads=self.fail_downloads,
             clock_skew_ms=self.clock_skew_ms,
             seed=self.seed * 100_003 + index,

@@ -111,6 +111,7 @@ class Faults:
     duplicate_events: float = 0.0  # chance an event is published twice
     reorder_events: float = 0.0  # chance an event is held back behind the next one
     download_delay: float = 0.0  # seconds added to every download attempt
+    download_after: float = 0.0  # seconds a loudspeaker waits before its first attempt
     fail_downloads: float = 0.0  # chance a download attempt fails
     clock_skew_ms: int = 0
     seed: int | None = None
@@ -146,6 +147,9 @@ class Loudspeaker:
         self.config = config
         self.sid = config.speaker_id
         self._kid = config.kid  # a hash of the public key: computed once, not per receipt
+        # Parsed (and cached by protocol) now, not on the first receipt of a broadcast:
+        # parsing a private key costs as much as a signature.
+        protocol.load_private(config.private_key)
         self.topics = Topics(config.base_topic)
         self.faults = faults or Faults()
         self._clock = clock_ms
@@ -486,7 +490,12 @@ class Loudspeaker:
             job.due = True
         # Acknowledge first, fetch second: the download starts after every command that
         # arrived with this one has been answered.
-        self.reactor.call_soon(lambda: self._fetch(job))
+        if self.faults.download_after > 0:
+            job.timers.append(
+                self.reactor.call_later(self.faults.download_after, lambda: self._fetch(job))
+            )
+        else:
+            self.reactor.call_soon(lambda: self._fetch(job))
 
     def _due(self, job: _Job) -> None:
         job.due = True

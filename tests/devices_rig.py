@@ -114,11 +114,17 @@ class Rig:
             base_topic=self.topics.base,
         )
 
-    def speaker(self, sid: str, clock_ms: int | None = NOW, start: bool = False) -> Loudspeaker:
+    def speaker(
+        self,
+        sid: str,
+        clock_ms: int | None = NOW,
+        start: bool = False,
+        faults: Faults | None = None,
+    ) -> Loudspeaker:
         """A loudspeaker whose clock stands at ``clock_ms`` (None: the real clock)."""
         fixed = clock_ms
         clock = wall_clock_ms if fixed is None else (lambda: fixed)
-        speaker = Loudspeaker(self.config(sid), clock_ms=clock)
+        speaker = Loudspeaker(self.config(sid), clock_ms=clock, faults=faults)
         if start:
             speaker.start()
             self.started.append(speaker)

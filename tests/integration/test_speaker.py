@@ -8,10 +8,12 @@ import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from devices import protocol
+from devices.speaker import Faults
 from tests.conftest import require
 from tests.devices_rig import AUDIO, NOW, Rig, events_of, kinds_of, make_rig
 from tests.helpers import wait_until
@@ -156,6 +158,20 @@ def test_download_is_retried_with_back_off_until_it_works(rig: Rig, server: Prob
     rig.media.files["/later.mp3"] = AUDIO
     server.wait_for(lambda m: "finished" in kinds_of(m, cmd.id), timeout=30)
     assert rig.media.hits["/later.mp3"] >= 2
+    assert speaker.played == [cmd.id]
+
+
+def test_a_loudspeaker_told_to_wait_answers_at_once_and_downloads_later(
+    rig: Rig, server: Probe
+) -> None:
+    speaker = rig.speaker("spk-a", start=True, faults=Faults(download_after=3.0))
+    cmd = rig.play("spk-a", 1)
+    server.publish(rig.topics.command("spk-a"), rig.sign(cmd))
+    server.wait_for(lambda m: "received" in kinds_of(m, cmd.id))
+    path = urlsplit(cmd.play.url).path if cmd.play else ""
+    assert rig.media.hits.get(path, 0) == 0  # answered; nothing fetched yet
+    server.wait_for(lambda m: "finished" in kinds_of(m, cmd.id), timeout=30)
+    assert rig.media.hits[path] == 1
     assert speaker.played == [cmd.id]
 
 

@@ -18,7 +18,7 @@ from broadcast.media import media_url
 from broadcast.settings import Settings
 from devices.broker import free_port
 from tests.conftest import ServicesFactory
-from web.media_server import MediaServer
+from web.media_server import FILE_IN_MEMORY, MediaServer
 
 AUDIO = b"ID3 not really an mp3, but the hash is what counts" * 100
 SHA = hashlib.sha256(AUDIO).hexdigest()
@@ -70,6 +70,51 @@ def test_a_loudspeaker_downloads_audio_with_its_token(
     ranged = urllib.request.Request(url, headers={"Range": "bytes=0-9"})
     with urllib.request.urlopen(ranged) as resp:
         assert resp.status == 206 and resp.read() == AUDIO[:10]
+
+
+def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+            return int(r.status), r.read(), r.headers["Content-Range"]
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, b"", exc.headers["Content-Range"]
+
+
+def test_ranges_and_conditions_served_from_memory(
+    server: MediaServer, media_settings: Settings
+) -> None:
+    url = url_for(media_settings)
+    size = len(AUDIO)
+    assert fetch(url, {"Range": "bytes=10-"}) == (206, AUDIO[10:], f"bytes 10-{size - 1}/{size}")
+    assert fetch(url, {"Range": "bytes=-5"}) == (
+        206,
+        AUDIO[-5:],
+        f"bytes {size - 5}-{size - 1}/{size}",
+    )
+    assert fetch(url, {"Range": f"bytes=100-{size + 50}"})[1] == AUDIO[100:]
+    assert fetch(url, {"Range": f"bytes={size}-"}) == (416, b"", f"bytes */{size}")
+    assert fetch(url, {"Range": "lines=1-2"}) == (416, b"", f"bytes */{size}")
+    # A range for another version of the file (If-Range) gets the whole of this one.
+    assert fetch(url, {"Range": "bytes=0-9", "If-Range": '"other"'})[:2] == (200, AUDIO)
+    assert status_of(url, {"If-None-Match": '"x", "' + SHA + '"'}) == 304
+    assert status_of(url, {"If-None-Match": '"x"'}) == 200
+
+
+def test_a_large_file_is_sent_from_disk_and_a_deleted_one_is_gone(
+    server: MediaServer, media_settings: Settings
+) -> None:
+    big = bytes(range(256)) * (FILE_IN_MEMORY // 256 + 1)
+    big_sha = hashlib.sha256(big).hexdigest()
+    (media_settings.media_dir / f"{big_sha}.mp3").write_bytes(big)
+    url = url_for(media_settings, sha=big_sha)
+    with urllib.request.urlopen(url) as resp:
+        assert resp.read() == big
+    assert fetch(url, {"Range": "bytes=0-3"})[:2] == (206, big[:4])
+
+    assert status_of(url_for(media_settings)) == 200  # now in memory
+    (media_settings.media_dir / f"{SHA}.mp3").unlink()  # evicted from the audio cache
+    assert status_of(url_for(media_settings)) == 404
 
 
 def test_refusals(server: MediaServer, media_settings: Settings) -> None:
