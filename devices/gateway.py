@@ -114,6 +114,7 @@ class Gateway:
         # publishing a broadcast are not slowed by the answers to its first commands.
         self._outbox_idle = threading.Event()
         self._outbox_idle.set()
+        self._pass_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._unacked: deque[mqtt.MQTTMessageInfo] = deque(maxlen=100_000)
         self._client = mqtt.Client(
@@ -398,7 +399,14 @@ class Gateway:
                 self._outbox_idle.set()
 
     def expire_and_publish(self) -> int:
-        """One outbox pass: close expired commands, publish due ones. Returns how many."""
+        """One outbox pass: close expired commands, publish due ones. Returns how many.
+
+        Passes never overlap (two would read the same due commands before either marks
+        them sent, and publish them twice): a caller waits for the pass under way."""
+        with self._pass_lock:
+            return self._expire_and_publish()
+
+    def _expire_and_publish(self) -> int:
         expired = self.services.expire_commands()
         if expired:
             logger.info("%d commands expired without a receipt", expired)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+
+# How often at most a waiting condition is checked again while messages keep arriving.
+CHECK_EVERY_S = 0.05
 
 
 class Probe:
@@ -57,11 +61,30 @@ class Probe:
     def wait_for(
         self, predicate: Callable[[list[tuple[str, bytes]]], Any], timeout: float = 20
     ) -> Any:
-        with self._cond:
-            result = self._cond.wait_for(lambda: predicate(self.messages), timeout)
-        if not result:
-            raise AssertionError(f"condition not met in {timeout} s; got {self.messages!r}")
-        return result
+        """Wait until ``predicate(messages)`` holds. It is checked on a copy, outside the
+        lock, when a message arrives but at most every CHECK_EVERY_S: a check that reads
+        thousands of messages must not hold back the network thread that records them
+        (checked under the lock on every message, it fell minutes behind a burst)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            checked_at = time.monotonic()
+            with self._cond:
+                snapshot = list(self.messages)
+            result = predicate(snapshot)
+            if result:
+                return result
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        shown = self.messages[-20:]
+                        raise AssertionError(
+                            f"condition not met in {timeout} s; {len(self.messages)} messages, "
+                            f"the last {len(shown)}: {shown!r}"
+                        )
+                    if len(self.messages) > len(snapshot) and now - checked_at >= CHECK_EVERY_S:
+                        break
+                    self._cond.wait(max(0.001, min(deadline, checked_at + CHECK_EVERY_S) - now))
 
     def close(self) -> None:
         self.client.disconnect()

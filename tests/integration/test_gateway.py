@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +18,7 @@ from devices import protocol
 from devices.gateway import BrokerAddress, Gateway, epoch_ms
 from devices.protocol import Topics
 from tests.conftest import ServicesFactory, require
+from tests.devices_rig import make_township
 
 
 def test_receipts_are_verified_recorded_once_and_garbage_is_dropped(
@@ -69,3 +72,36 @@ def test_receipts_are_verified_recorded_once_and_garbage_is_dropped(
     later = services.now() + timedelta(seconds=settings.commands.resend_seconds + 1)
     services.clock = lambda: later
     assert services.due_commands() == []
+
+
+def test_outbox_passes_never_overlap_so_no_command_goes_out_twice(
+    settings: Settings, make_services: ServicesFactory
+) -> None:
+    require("mosquitto")
+    require("espeak-ng")
+    with make_township(settings, make_services, 200) as town:
+        gateway = town.new_gateway()
+        published: list[str] = []
+        real_publish = gateway._client.publish
+
+        def counting(topic: str, *args: Any, **kwargs: Any) -> Any:
+            published.append(topic)
+            return real_publish(topic, *args, **kwargs)
+
+        gateway._client.publish = counting  # type: ignore[method-assign]
+        town.services.on_commands = lambda: None
+        town.broadcast(town.services.add_notice("通知", "请注意。").id)
+        start = threading.Barrier(3)
+
+        def one_pass() -> None:
+            start.wait()
+            gateway.expire_and_publish()
+
+        passes = [threading.Thread(target=one_pass) for _ in range(3)]
+        for thread in passes:
+            thread.start()
+        for thread in passes:
+            thread.join(60)
+        assert gateway.flush(30)
+        commands = [t for t in published if t.endswith("/command")]
+        assert len(commands) == len(set(commands)) == 200
