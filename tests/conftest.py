@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from broadcast.db import make_engine, migrate
 from broadcast.services import Services
 from broadcast.settings import Settings, load_settings
 from cunxiang.runtime import build_services, wall_clock
@@ -33,18 +34,47 @@ def require(binary: str) -> None:
         pytest.skip(f"{binary} is not installed (scripts/bootstrap.sh installs it)")
 
 
+@pytest.fixture(scope="session")
+def _migrated_template() -> Iterator[str | None]:
+    """On PostgreSQL: a database migrated to the newest revision once per test process,
+    which each test's database is copied from (0.04 s instead of 0.36 s of migrations)."""
+    server = os.environ.get("CUNXIANG_TEST_DATABASE_URL")
+    if not server:
+        yield None
+        return
+    name = f"cunxiang_template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        engine = make_engine(make_url(server).set(database=name).render_as_string(False))
+        migrate(engine)
+        engine.dispose()  # a template must have no connections when it is copied
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def database_url() -> Iterator[str | None]:
+def database_url(
+    _migrated_template: str | None, request: pytest.FixtureRequest
+) -> Iterator[str | None]:
     """None (SQLite in the data dir), or a fresh PostgreSQL database when
-    CUNXIANG_TEST_DATABASE_URL names a server; it is dropped afterwards."""
+    CUNXIANG_TEST_DATABASE_URL names a server; it is dropped afterwards. It comes migrated
+    to the newest revision, or empty for tests marked ``empty_database`` (the migration
+    tests)."""
     server = os.environ.get("CUNXIANG_TEST_DATABASE_URL")
     if not server:
         yield None
         return
     name = f"cunxiang_test_{uuid.uuid4().hex[:12]}"
+    empty = request.node.get_closest_marker("empty_database") is not None
+    template = "" if empty or _migrated_template is None else f' TEMPLATE "{_migrated_template}"'
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -3,6 +3,7 @@ CUNXIANG_TEST_DATABASE_URL is set): the as-run columns of commands are filled fr
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -29,6 +30,10 @@ ROWS = (
     " ('c2', 'dc-01', 'rejected', '2026-11-22 01:00:03+00:00', :at,"
     ' \'{"reason": "replayed"}\')',
 )
+
+
+# Migrations are the subject: they start from nothing, on PostgreSQL too.
+pytestmark = pytest.mark.empty_database
 
 
 def test_receipts_already_recorded_fill_the_asrun_columns(settings: Settings) -> None:

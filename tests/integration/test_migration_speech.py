@@ -3,6 +3,7 @@ CUNXIANG_TEST_DATABASE_URL is set): existing notices become text read once, with
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -18,6 +19,10 @@ SCHEDULE = (
     " priority, repeat, volume, drill, enabled, created_by, created_at) VALUES (1, 1, 'once',"
     " :at, 1, '[]', 'Asia/Shanghai', 50, 1, 80, false, true, 'li', :at)"
 )
+
+
+# Migrations are the subject: they start from nothing, on PostgreSQL too.
+pytestmark = pytest.mark.empty_database
 
 
 def test_existing_notices_survive_the_speech_migration(settings: Settings) -> None:

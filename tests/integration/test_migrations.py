@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from broadcast.db import make_engine, migrate
 from broadcast.models import Base
 from broadcast.settings import Settings
+
+# Migrations are the subject: they start from nothing, on PostgreSQL too.
+pytestmark = pytest.mark.empty_database
 
 
 def test_migrated_schema_matches_the_models(settings: Settings) -> None:
