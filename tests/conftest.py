@@ -34,6 +34,10 @@ def require(binary: str) -> None:
         pytest.skip(f"{binary} is not installed (scripts/bootstrap.sh installs it)")
 
 
+def _url_of(server: str, database: str) -> str:
+    return make_url(server).set(database=database).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def _migrated_template() -> Iterator[str | None]:
     """On PostgreSQL: a database migrated to the newest revision once per test process,
@@ -47,7 +51,7 @@ def _migrated_template() -> Iterator[str | None]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        engine = make_engine(make_url(server).set(database=name).render_as_string(False))
+        engine = make_engine(_url_of(server, name))
         migrate(engine)
         engine.dispose()  # a template must have no connections when it is copied
         yield name
@@ -76,7 +80,7 @@ def database_url(
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        yield _url_of(server, name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

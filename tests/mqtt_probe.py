@@ -71,20 +71,23 @@ class Probe:
             with self._cond:
                 snapshot = list(self.messages)
             result = predicate(snapshot)
-            if result:
-                return result
+            if result or checked_at >= deadline:
+                break
             with self._cond:
-                while True:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        shown = self.messages[-20:]
-                        raise AssertionError(
-                            f"condition not met in {timeout} s; {len(self.messages)} messages, "
-                            f"the last {len(shown)}: {shown!r}"
-                        )
-                    if len(self.messages) > len(snapshot) and now - checked_at >= CHECK_EVERY_S:
+                # Until a message newer than the snapshot is in and CHECK_EVERY_S has
+                # passed since the check, or the deadline (then one last check).
+                while (now := time.monotonic()) < deadline:
+                    fresh = len(self.messages) > len(snapshot)
+                    if fresh and now >= checked_at + CHECK_EVERY_S:
                         break
-                    self._cond.wait(max(0.001, min(deadline, checked_at + CHECK_EVERY_S) - now))
+                    self._cond.wait((checked_at + CHECK_EVERY_S if fresh else deadline) - now)
+        if not result:
+            shown = snapshot[-20:]
+            raise AssertionError(
+                f"condition not met in {timeout} s; {len(snapshot)} messages, "
+                f"the last {len(shown)}: {shown!r}"
+            )
+        return result
 
     def close(self) -> None:
         self.client.disconnect()
